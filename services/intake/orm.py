@@ -1,0 +1,42 @@
+"""Tables of the intake schema: consultations, their outbox and inbox."""
+from sqlalchemy import (
+    ARRAY, Column, Date, DateTime, LargeBinary, Sequence, Table, Text, Uuid, func,
+)
+
+from shared.db import service_metadata
+from shared.inbox import inbox_table
+from shared.outbox import outbox_table
+
+SCHEMA = "intake"
+metadata = service_metadata(SCHEMA)
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+receipt_numbers = Sequence("receipt_no_seq", metadata=metadata, start=1)
+
+consultations = Table(
+    "consultations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("receipt_no", Text, nullable=False, unique=True),
+    Column("status_token_hash", LargeBinary, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("contact_expected_from", Date, nullable=False),
+    Column("consultant_name", Text, nullable=False),
+    Column("consultant_name_kana", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("member_no", Text),
+    Column("institution_name", Text),
+    Column("institution_prefecture", Text),
+    Column("manager_member_no", Text),
+    Column("contact_method", Text, nullable=False),
+    Column("phone", Text),
+    Column("email", Text),
+    Column("category", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("urls", ARRAY(Text), nullable=False),
+    Column("status", Text, nullable=False),
+    Column("status_changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("slot_starts_at", DateTime(timezone=True)),
+    Column("slot_ends_at", DateTime(timezone=True)),
+)

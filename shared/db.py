@@ -1,0 +1,37 @@
+"""Async engine and sessions; each service owns one Postgres schema."""
+from sqlalchemy import MetaData
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from shared.settings import Settings
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def service_metadata(schema: str) -> MetaData:
+    return MetaData(schema=schema, naming_convention=NAMING)
+
+
+def make_engine(settings: Settings, pool_size: int | None = None) -> AsyncEngine:
+    return create_async_engine(
+        settings.database_url,
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=5,
+        pool_pre_ping=True,
+    )
+
+
+def make_sessions(engine: AsyncEngine) -> async_sessionmaker:
+    # expire_on_commit=False: objects stay readable after the commit that the response waits for
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def libpq_dsn(database_url: str) -> str:
+    """The plain postgresql:// form of a SQLAlchemy URL, for asyncpg's own connections."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -1,0 +1,179 @@
+"""The envelope and the v1 event contracts exchanged between services.
+
+Within a version, fields are only added; consumers ignore fields they do not know.
+Each event's routing key is `<aggregate>.<past-tense-event>.v<N>`.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timezone
+from typing import ClassVar, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Role = Literal["member", "medical_staff", "care_staff"]
+ContactMethod = Literal["phone", "email"]
+Category = Literal["in_person", "online", "both"]
+TaskKind = Literal["call", "email", "review", "decline"]
+
+
+class Event(BaseModel):
+    """Payload of one event; subclasses name their routing key."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    routing_key: ClassVar[str]
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    event_type: str
+    occurred_at: AwareDatetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    correlation_id: uuid.UUID
+    schema_version: int
+    data: dict
+
+
+E = TypeVar("E", bound=Event)
+
+
+def wrap(event: Event, correlation_id: uuid.UUID) -> Envelope:
+    version = int(event.routing_key.rsplit(".v", 1)[1])
+    return Envelope(
+        event_type=event.routing_key,
+        correlation_id=correlation_id,
+        schema_version=version,
+        data=event.model_dump(mode="json"),
+    )
+
+
+def unwrap(body: bytes | str, event_type: type[E]) -> tuple[Envelope, E]:
+    """Parse a message body; raises pydantic.ValidationError on a malformed message."""
+    envelope = Envelope.model_validate_json(body)
+    if envelope.event_type != event_type.routing_key:
+        raise ValueError(f"expected {event_type.routing_key}, got {envelope.event_type}")
+    return envelope, event_type.model_validate(envelope.data)
+
+
+# --- parts carried by several events -------------------------------------------------------
+
+class Consultant(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    name: str
+    name_kana: str
+    role: Role
+    member_no: str | None = None
+
+
+class InstitutionInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    name: str | None = None
+    prefecture: str | None = None
+    manager_member_no: str | None = None
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    method: ContactMethod
+    phone: str | None = None
+    email: str | None = None
+
+
+# --- intake -----------------------------------------------------------------------------------
+
+class ConsultationReceived(Event):
+    routing_key: ClassVar[str] = "consultation.received.v1"
+    consultation_id: uuid.UUID
+    receipt_no: str
+    channel: Literal["web", "phone"]
+    received_at: AwareDatetime
+    contact_expected_from: date
+    consultant: Consultant
+    institution: InstitutionInfo
+    contact: Contact
+    category: Category
+    summary: str
+    urls: list[str] = []
+
+
+# --- eligibility ------------------------------------------------------------------------------
+
+class EligibilityConfirmed(Event):
+    routing_key: ClassVar[str] = "eligibility.confirmed.v1"
+    consultation_id: uuid.UUID
+    receipt_no: str
+    reason: str
+    contact_expected_from: date
+
+
+class EligibilityRejected(Event):
+    routing_key: ClassVar[str] = "eligibility.rejected.v1"
+    consultation_id: uuid.UUID
+    receipt_no: str
+    reason: str
+
+
+class EligibilityReviewRequested(Event):
+    routing_key: ClassVar[str] = "eligibility.review_requested.v1"
+    consultation_id: uuid.UUID
+    receipt_no: str
+    reason: str
+
+
+# --- scheduler --------------------------------------------------------------------------------
+
+class CallbackScheduled(Event):
+    routing_key: ClassVar[str] = "callback.scheduled.v1"
+    consultation_id: uuid.UUID
+    receipt_no: str
+    booking_id: uuid.UUID
+    slot_starts_at: AwareDatetime
+    slot_ends_at: AwareDatetime
+
+
+class CallbackUnschedulable(Event):
+    routing_key: ClassVar[str] = "callback.unschedulable.v1"
+    consultation_id: uuid.UUID
+    receipt_no: str
+    reason: str
+
+
+# --- notifier ---------------------------------------------------------------------------------
+
+class EmailSent(Event):
+    routing_key: ClassVar[str] = "notification.email_sent.v1"
+    consultation_id: uuid.UUID
+    receipt_no: str
+    kind: str
+    message_id: str
+
+
+class TaskIssued(Event):
+    """A piece of work for an operator: call or write to a consultant, or review a verdict."""
+
+    routing_key: ClassVar[str] = "task.issued.v1"
+    task_id: uuid.UUID
+    consultation_id: uuid.UUID
+    receipt_no: str
+    kind: TaskKind
+    reason: str | None = None
+    due_starts_at: AwareDatetime | None = None
+    due_ends_at: AwareDatetime | None = None
+    consultant_name: str
+    contact: Contact
+    category: Category
+    summary: str
+    urls: list[str] = []
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    ConsultationReceived,
+    EligibilityConfirmed,
+    EligibilityRejected,
+    EligibilityReviewRequested,
+    CallbackScheduled,
+    CallbackUnschedulable,
+    EmailSent,
+    TaskIssued,
+)

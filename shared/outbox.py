@@ -1,0 +1,46 @@
+"""Transactional outbox: an event is written in the same transaction as the change that caused
+it, and a relay publishes it afterwards. Nothing on a request path ever talks to the broker."""
+import uuid
+
+from sqlalchemy import (
+    BigInteger, Column, DateTime, Identity, Index, Integer, MetaData, Table, Text, Uuid, func, insert,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events import Envelope, Event, wrap
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    table = Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("event_id", Uuid, nullable=False, unique=True),
+        Column("routing_key", Text, nullable=False),
+        Column("correlation_id", Uuid, nullable=False),
+        Column("body", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("sent_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text),
+    )
+    Index("ix_outbox_unsent", table.c.attempts, table.c.id, postgresql_where=table.c.sent_at.is_(None))
+    return table
+
+
+def notify_channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+async def add_event(session: AsyncSession, outbox: Table, event: Event, correlation_id: uuid.UUID) -> Envelope:
+    """Stage an event in the caller's transaction; a trigger wakes the relay at commit."""
+    envelope = wrap(event, correlation_id)
+    await session.execute(
+        insert(outbox).values(
+            event_id=envelope.event_id,
+            routing_key=envelope.event_type,
+            correlation_id=correlation_id,
+            body=envelope.model_dump_json(),
+        )
+    )
+    return envelope

@@ -1,0 +1,141 @@
+"""The outbox relay: publishes committed outbox rows with publisher confirms and marks them sent.
+
+Rows are claimed with FOR UPDATE SKIP LOCKED, so any number of instances can run side by side.
+The relay is woken by LISTEN/NOTIFY and polls slowly as a fallback (a lost notification, a
+listener connection that dropped). A crash after a confirm but before the commit republishes
+the row: consumers are idempotent through their inbox.
+"""
+import asyncio
+import logging
+import uuid
+
+import aio_pika
+import asyncpg
+from sqlalchemy import Table, select, update, func
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from shared.db import libpq_dsn
+from shared.outbox import notify_channel
+from shared.settings import Settings
+from shared.topology import EVENTS_EXCHANGE
+
+log = logging.getLogger("payhara.relay")
+MAX_BACKOFF_S = 30.0
+
+
+class OutboxRelay:
+    def __init__(self, outbox: Table, sessions: async_sessionmaker, settings: Settings):
+        self.outbox = outbox
+        self.sessions = sessions
+        self.settings = settings
+        self.published = 0
+        self._wake = asyncio.Event()
+        self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen(), name="outbox-listener")
+        backoff = 0.5
+        try:
+            while True:
+                try:
+                    sent, failed = await self.publish_batch()
+                except Exception as exc:  # broker or database away: try again later
+                    log.warning("outbox relay cannot publish now: %s", type(exc).__name__)
+                    sent, failed = 0, 1
+                    await self._drop_connection()
+                if failed:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+                    continue
+                backoff = 0.5
+                if sent >= self.settings.relay_batch:
+                    continue
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_s)
+                except TimeoutError:
+                    pass
+        finally:
+            listener.cancel()
+            await self._drop_connection()
+
+    async def publish_batch(self) -> tuple[int, int]:
+        """Publish one batch of unsent rows; returns (sent, failed)."""
+        t = self.outbox
+        exchange = await self._ensure_exchange()
+        async with self.sessions.begin() as session:
+            rows = (
+                await session.execute(
+                    select(t.c.id, t.c.event_id, t.c.routing_key, t.c.correlation_id, t.c.body)
+                    .where(t.c.sent_at.is_(None))
+                    .order_by(t.c.attempts, t.c.id)
+                    .limit(self.settings.relay_batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0, 0
+            results = await asyncio.gather(*(self._publish(exchange, r) for r in rows), return_exceptions=True)
+            sent = [r.id for r, res in zip(rows, results) if res is None]
+            failed = [(r, res) for r, res in zip(rows, results) if res is not None]
+            if sent:
+                await session.execute(update(t).where(t.c.id.in_(sent)).values(sent_at=func.now()))
+            for row, error in failed:
+                reason = f"{type(error).__name__}: {error}"[:500]
+                log.error("outbox event %s (%s) not published: %s", row.event_id, row.routing_key, type(error).__name__)
+                await session.execute(
+                    update(t).where(t.c.id == row.id).values(attempts=t.c.attempts + 1, last_error=reason)
+                )
+        self.published += len(sent)
+        return len(sent), len(failed)
+
+    async def _publish(self, exchange: aio_pika.abc.AbstractExchange, row) -> None:
+        message = aio_pika.Message(
+            body=row.body.encode(),
+            message_id=str(row.event_id),
+            correlation_id=str(row.correlation_id),
+            content_type="application/json",
+            type=row.routing_key,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        # mandatory + on_return_raises: an unroutable event is an error, not a success
+        await exchange.publish(
+            message, routing_key=row.routing_key, mandatory=True, timeout=self.settings.publish_timeout_s
+        )
+
+    async def _ensure_exchange(self) -> aio_pika.abc.AbstractExchange:
+        if self._exchange is None or self._connection is None or self._connection.is_closed:
+            self._connection = await aio_pika.connect_robust(self.settings.amqp_url, timeout=10)
+            channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+            self._exchange = await channel.declare_exchange(
+                EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+        return self._exchange
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection, self._exchange = self._connection, None, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except Exception:
+                pass
+
+    async def _listen(self) -> None:
+        channel = notify_channel(self.outbox.schema)
+        dsn = libpq_dsn(self.settings.database_url)
+        while True:
+            try:
+                connection = await asyncpg.connect(dsn)
+                try:
+                    await connection.add_listener(channel, lambda *_: self._wake.set())
+                    self._wake.set()  # catch up on anything written while not listening
+                    while not connection.is_closed():
+                        await asyncio.sleep(5)
+                finally:
+                    await connection.close()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox listener lost its connection: %s", type(exc).__name__)
+                await asyncio.sleep(2)

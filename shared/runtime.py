@@ -1,0 +1,79 @@
+"""What every service process runs besides its own handlers: the broker, the outbox relay,
+and the health, readiness and metrics endpoints."""
+import asyncio
+import contextlib
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Response
+from faststream.rabbit import RabbitBroker
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from shared.relay import OutboxRelay
+from shared.settings import Settings
+
+log = logging.getLogger("payhara.runtime")
+
+
+class ServiceRuntime:
+    def __init__(self, name: str, settings: Settings, engine: AsyncEngine,
+                 sessions: async_sessionmaker, broker: RabbitBroker, outbox: Table | None):
+        self.name = name
+        self.settings = settings
+        self.engine = engine
+        self.sessions = sessions
+        self.broker = broker
+        self.relay = OutboxRelay(outbox, sessions, settings) if outbox is not None else None
+        self._relay_task: asyncio.Task | None = None
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI):
+        await self.broker.start()
+        if self.relay is not None:
+            self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
+        log.info("%s started", self.name)
+        try:
+            yield
+        finally:
+            if self._relay_task is not None:
+                self._relay_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._relay_task
+            await self.broker.stop()
+            await self.engine.dispose()
+
+    async def problems(self) -> list[str]:
+        """Why this instance should not take traffic now; empty when ready."""
+        found = []
+        if not await self.broker.ping(timeout=1.0):
+            found.append("broker")
+        if self._relay_task is not None and self._relay_task.done():
+            found.append("outbox_relay")
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("select 1"))
+        except Exception:
+            found.append("database")
+        return found
+
+    def health_router(self) -> APIRouter:
+        router = APIRouter(include_in_schema=False)
+
+        @router.get("/healthz")
+        async def healthz() -> dict:
+            return {"service": self.name, "status": "ok"}
+
+        @router.get("/readyz")
+        async def readyz(response: Response) -> dict:
+            problems = await self.problems()
+            if problems:
+                response.status_code = 503
+            return {"service": self.name, "ready": not problems, "problems": problems}
+
+        @router.get("/metrics")
+        async def metrics() -> Response:
+            return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+        return router

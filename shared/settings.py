@@ -1,0 +1,55 @@
+"""One settings class for the whole desk, read from PAYHARA_* environment variables."""
+from functools import lru_cache
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-not-a-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYHARA_", env_file=".env", extra="ignore")
+
+    env: str = "dev"  # dev | test | production
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/payhara"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_timeout_s: float = 10.0
+    mail_from: str = "payhara-desk@example.invalid"
+    mail_dir: str = "var/mail"  # where the development SMTP sink keeps what it receives
+
+    intake_port: int = 8000
+    eligibility_port: int = 8001
+    scheduler_port: int = 8002
+    notifier_port: int = 8003
+    console_port: int = 8004
+    http_host: str = "127.0.0.1"
+    public_intake_url: str = "http://127.0.0.1:8000"
+
+    prefetch: int = 32  # unacknowledged deliveries per consumer: the consumer's concurrency
+    delivery_limit: int = 5
+    publish_timeout_s: float = 5.0
+    relay_batch: int = 200
+    relay_poll_s: float = 2.0
+    db_pool_size: int = 10
+
+    slot_capacity: int = 4  # callbacks one slot can take, unless the roster says otherwise
+    booking_horizon_days: int = 20  # business days the scheduler looks ahead before giving up
+
+    console_secret: SecretStr = SecretStr(DEV_SECRET)
+
+    @model_validator(mode="after")
+    def _no_default_secrets_outside_dev(self) -> "Settings":
+        if self.env not in ("dev", "test") and self.console_secret.get_secret_value() == DEV_SECRET:
+            raise ValueError("PAYHARA_CONSOLE_SECRET must be set outside dev and test")
+        return self
+
+    def port_of(self, service: str) -> int:
+        return getattr(self, f"{service}_port")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,86 @@
+"""The desk's messaging topology: one topic exchange for events, one dead-letter exchange,
+and one quorum queue per (consuming service, event), each with a delivery limit and a DLQ.
+
+This table is the single source of truth: services subscribe from it and `payhara migrate`
+declares all of it, so an event published before its consumer first started is still routed.
+"""
+from __future__ import annotations
+
+import aio_pika
+from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
+
+from shared import events as ev
+
+EVENTS_EXCHANGE = "payhara.events"
+DEAD_LETTER_EXCHANGE = "payhara.dlx"
+
+SUBSCRIPTIONS: dict[str, tuple[type[ev.Event], ...]] = {
+    "intake": (
+        ev.EligibilityConfirmed,
+        ev.EligibilityRejected,
+        ev.EligibilityReviewRequested,
+        ev.CallbackScheduled,
+        ev.CallbackUnschedulable,
+    ),
+    "eligibility": (ev.ConsultationReceived,),
+    "scheduler": (ev.EligibilityConfirmed,),
+    "notifier": (
+        ev.ConsultationReceived,
+        ev.EligibilityRejected,
+        ev.EligibilityReviewRequested,
+        ev.CallbackScheduled,
+    ),
+    "console": (ev.TaskIssued,),
+}
+SERVICES = tuple(SUBSCRIPTIONS)
+
+
+def queue_name(service: str, event: type[ev.Event]) -> str:
+    return f"{service}.{event.routing_key}"
+
+
+def dead_letter_queue_name(queue: str) -> str:
+    return f"{queue}.dlq"
+
+
+def queue_arguments(queue: str, delivery_limit: int) -> dict:
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": delivery_limit,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": dead_letter_queue_name(queue),
+    }
+
+
+events_exchange = RabbitExchange(EVENTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
+
+
+def rabbit_queue(service: str, event: type[ev.Event], delivery_limit: int) -> RabbitQueue:
+    name = queue_name(service, event)
+    return RabbitQueue(
+        name,
+        queue_type=QueueType.QUORUM,
+        durable=True,
+        routing_key=event.routing_key,
+        arguments=queue_arguments(name, delivery_limit),
+    )
+
+
+async def declare_all(channel: aio_pika.abc.AbstractChannel, delivery_limit: int) -> list[str]:
+    """Declare exchanges, every service queue and its DLQ; idempotent. Returns the queue names."""
+    events = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+    dlx = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
+    declared = []
+    for service, subscribed in SUBSCRIPTIONS.items():
+        for event in subscribed:
+            name = queue_name(service, event)
+            dlq = await channel.declare_queue(
+                dead_letter_queue_name(name), durable=True, arguments={"x-queue-type": "quorum"}
+            )
+            await dlq.bind(dlx, routing_key=dead_letter_queue_name(name))
+            queue = await channel.declare_queue(
+                name, durable=True, arguments=queue_arguments(name, delivery_limit)
+            )
+            await queue.bind(events, routing_key=event.routing_key)
+            declared.append(name)
+    return declared
