@@ -68,3 +68,15 @@ def create_outbox_and_inbox(op, schema: str) -> None:
         f"""create trigger outbox_notify after insert on "{schema}".outbox
         for each statement execute function "{schema}".outbox_notify()"""
     )
+
+
+async def declare_topology() -> None:
+    """Declare exchanges and every queue, so no event is unroutable whatever starts first."""
+    import aio_pika
+
+    from shared.topology import declare_all
+
+    settings = get_settings()
+    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    async with connection:
+        await declare_all(await connection.channel(), settings.delivery_limit)

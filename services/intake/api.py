@@ -1,0 +1,95 @@
+"""Intake's HTTP entry points: the JSON API and the web form, both over the same use cases."""
+import json
+from pathlib import Path
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from services.intake import consultations
+from services.intake.forms import Rejected, parse
+from shared.prefectures import PREFECTURES
+
+MAX_BODY_BYTES = 64 * 1024
+NOT_FOUND = {"code": "not_found", "detail": "受付番号または確認用コードが正しくありません"}
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def rejected(errors: list[dict]) -> JSONResponse:
+    return JSONResponse(
+        status_code=422, content={"code": "invalid_submission", "detail": "入力内容をご確認ください", "errors": errors}
+    )
+
+
+def receipt_body(receipt: consultations.Receipt) -> dict:
+    return {
+        "consultation_id": str(receipt.consultation_id),
+        "receipt_no": receipt.receipt_no,
+        "status_token": receipt.status_token,
+        "contact_expected_from": receipt.contact_expected_from.isoformat(),
+    }
+
+
+def form_payload(form) -> dict:
+    """The web form's flat fields in the shape of the JSON API."""
+    def get(name: str) -> str | None:
+        return (form.get(name) or "").strip() or None
+    return {
+        "consultant": {"name": get("name"), "name_kana": get("name_kana"), "role": get("role"),
+                       "member_no": get("member_no")},
+        "institution": {"name": get("institution_name"), "prefecture": get("institution_prefecture"),
+                        "manager_member_no": get("manager_member_no")},
+        "contact": {"method": get("contact_method"), "phone": get("phone"), "email": get("email")},
+        "category": get("category"),
+        "summary": get("summary"),
+        "urls": [u for u in (form.get("urls") or "").splitlines() if u.strip()],
+        "consent": form.get("consent") == "yes",
+    }
+
+
+def router(sessions: async_sessionmaker) -> APIRouter:
+    api = APIRouter()
+
+    @api.post("/api/v1/consultations", status_code=202)
+    async def submit_consultation(request: Request):
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return rejected([{"field": "body", "code": "too_large", "message": "送信内容が大きすぎます"}])
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return rejected([{"field": "body", "code": "invalid_json", "message": "JSONの形式が正しくありません"}])
+        try:
+            form = parse(payload)
+        except Rejected as problem:
+            return rejected(problem.errors)
+        receipt = await consultations.submit(form, "web", sessions)
+        return JSONResponse(status_code=202, content=receipt_body(receipt))
+
+    @api.get("/api/v1/consultations/{receipt_no}")
+    async def consultation_status(receipt_no: str, x_status_token: str | None = Header(default=None)):
+        status = await consultations.status_of(receipt_no, x_status_token, sessions)
+        if status is None:
+            return JSONResponse(status_code=404, content=NOT_FOUND)
+        return status
+
+    @api.get("/", response_class=HTMLResponse)
+    async def web_form(request: Request):
+        return templates.TemplateResponse(request, "form.html", {"prefectures": PREFECTURES, "errors": {}, "values": {}})
+
+    @api.post("/consultations", response_class=HTMLResponse)
+    async def submit_web_form(request: Request):
+        form = await request.form()
+        try:
+            parsed = parse(form_payload(form))
+        except Rejected as problem:
+            errors = {e["field"]: e["message"] for e in problem.errors}
+            return templates.TemplateResponse(
+                request, "form.html", {"prefectures": PREFECTURES, "errors": errors, "values": dict(form)},
+                status_code=422,
+            )
+        receipt = await consultations.submit(parsed, "web", sessions)
+        return templates.TemplateResponse(request, "receipt.html", {"receipt": receipt})
+
+    return api

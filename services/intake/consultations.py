@@ -1,0 +1,97 @@
+"""Use cases of intake: take a consultation in, show its status, follow its progress."""
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from services.intake import receipts
+from services.intake.forms import ConsultationForm
+from services.intake.orm import consultations, inbox, outbox, receipt_numbers
+from shared import events as ev
+from shared.calendar import first_contact_day
+from shared.inbox import first_delivery
+from shared.outbox import add_event
+
+log = logging.getLogger("payhara.intake")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    consultation_id: uuid.UUID
+    receipt_no: str
+    status_token: str
+    received_at: datetime
+    contact_expected_from: date
+
+
+async def submit(form: ConsultationForm, channel: str, sessions: async_sessionmaker) -> Receipt:
+    """Record the consultation and its `received` event in one transaction; the receipt is
+    returned only after the commit, so a receipt that was shown is never lost."""
+    received_at = datetime.now(timezone.utc)
+    consultation_id = uuid.uuid4()
+    token, token_hash = receipts.new_status_token()
+    expected = first_contact_day(received_at)
+    async with sessions.begin() as session:
+        sequence = await session.scalar(receipt_numbers.next_value())
+        receipt_no = receipts.receipt_no(sequence, received_at)
+        c, i, k = form.consultant, form.institution, form.contact
+        await session.execute(insert(consultations).values(
+            id=consultation_id, receipt_no=receipt_no, status_token_hash=token_hash, channel=channel,
+            received_at=received_at, contact_expected_from=expected,
+            consultant_name=c.name, consultant_name_kana=c.name_kana, role=c.role, member_no=c.member_no,
+            institution_name=i.name, institution_prefecture=i.prefecture, manager_member_no=i.manager_member_no,
+            contact_method=k.method, phone=k.phone, email=k.email,
+            category=form.category, summary=form.summary, urls=form.urls, status="received",
+        ))
+        await add_event(session, outbox, ev.ConsultationReceived(
+            consultation_id=consultation_id, receipt_no=receipt_no, channel=channel,
+            received_at=received_at, contact_expected_from=expected,
+            consultant=ev.Consultant(**c.model_dump()), institution=ev.InstitutionInfo(**i.model_dump()),
+            contact=ev.Contact(**k.model_dump()), category=form.category, summary=form.summary, urls=form.urls,
+        ), consultation_id)
+    log.info("consultation received: receipt=%s id=%s channel=%s", receipt_no, consultation_id, channel)
+    return Receipt(consultation_id, receipt_no, token, received_at, expected)
+
+
+async def status_of(receipt_no: str, token: str | None, sessions: async_sessionmaker) -> dict | None:
+    """The consultant's view of their receipt, or None when the receipt or token is wrong
+    (the caller cannot tell which)."""
+    if not receipts.is_well_formed(receipt_no):
+        return None
+    async with sessions() as session:
+        row = (await session.execute(select(consultations).where(consultations.c.receipt_no == receipt_no))).first()
+    if row is None or not receipts.token_matches(token, row.status_token_hash):
+        return None
+    slot = None
+    if row.slot_starts_at is not None:
+        slot = {"starts_at": row.slot_starts_at.isoformat(), "ends_at": row.slot_ends_at.isoformat()}
+    return {
+        "receipt_no": row.receipt_no,
+        "status": row.status,
+        "status_label": receipts.STATUS_LABELS_JA[row.status],
+        "received_at": row.received_at.isoformat(),
+        "contact_expected_from": row.contact_expected_from.isoformat(),
+        "slot": slot,
+    }
+
+
+async def follow(envelope: ev.Envelope, consultation_id: uuid.UUID, status: str,
+                 sessions: async_sessionmaker, consumer: str, **slot) -> None:
+    """Move the consultant-facing status forward on a verdict or schedule event (once)."""
+    async with sessions.begin() as session:
+        if not await first_delivery(session, inbox, consumer, envelope.event_id):
+            return
+        current = await session.scalar(
+            select(consultations.c.status).where(consultations.c.id == consultation_id).with_for_update()
+        )
+        if current is None:
+            log.error("status event %s for unknown consultation %s", envelope.event_id, consultation_id)
+            return
+        if receipts.advances(current, status):
+            await session.execute(
+                update(consultations).where(consultations.c.id == consultation_id)
+                .values(status=status, status_changed_at=datetime.now(timezone.utc), **slot)
+            )
