@@ -1,0 +1,38 @@
+# payhara-desk: `make up` runs the whole desk locally, `make test` runs the test suite.
+# Both set themselves up on a fresh machine: virtual environment, install, local services.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+TEST_ENV := PAYHARA_ENV=test \
+	PAYHARA_DATABASE_URL=$${PAYHARA_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/payhara_test} \
+	PAYHARA_AMQP_URL=$${PAYHARA_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/payhara_test}
+
+.PHONY: up test unit bench install services clean
+
+up: install services
+	PAYHARA_ENV=dev $(VENV)/bin/payhara up
+
+test: install services
+	$(TEST_ENV) $(PY) -m pytest -q
+
+unit: install
+	$(PY) -m pytest -q tests/unit
+
+bench: install services
+	$(TEST_ENV) $(PY) bench/pipeline.py
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+services:
+	./scripts/local-services.sh
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

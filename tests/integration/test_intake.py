@@ -1,0 +1,97 @@
+"""Intake over HTTP on the real database: a receipt exists only after its commit, with its
+`received` event in the outbox; bad input changes nothing; a status needs its token."""
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select, text
+
+from services.intake import api
+from services.intake.orm import consultations, outbox
+from shared.db import make_engine, make_sessions
+from shared.events import ConsultationReceived, Envelope
+
+SUBMISSION = {
+    "consultant": {"name": "見本 花子", "name_kana": "みほん はなこ", "role": "member", "member_no": "M0001"},
+    "institution": {"name": "架空クリニック", "prefecture": "東京都"},
+    "contact": {"method": "email", "email": "hanako@example.com"},
+    "category": "online",
+    "summary": "口コミサイトに事実と異なる投稿をされました。",
+    "urls": ["https://maps.example.com/review/1"],
+    "consent": True,
+}
+
+
+@pytest.fixture
+async def intake(desk):
+    engine = make_engine(desk)
+    sessions = make_sessions(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("truncate intake.consultations, intake.outbox, intake.inbox"))
+    app = FastAPI()
+    app.include_router(api.router(sessions))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client:
+        yield client, sessions
+    await engine.dispose()
+
+
+async def counts(sessions) -> tuple[int, int]:
+    async with sessions() as s:
+        return (await s.scalar(select(func.count()).select_from(consultations)),
+                await s.scalar(select(func.count()).select_from(outbox)))
+
+
+async def test_a_receipt_is_committed_with_its_received_event(intake):
+    client, sessions = intake
+    response = await client.post("/api/v1/consultations", json=SUBMISSION)
+    assert response.status_code == 202
+    receipt = response.json()
+    assert set(receipt) == {"consultation_id", "receipt_no", "status_token", "contact_expected_from"}
+    async with sessions() as s:
+        row = (await s.execute(select(outbox))).one()
+    envelope = Envelope.model_validate_json(row.body)
+    event = ConsultationReceived.model_validate(envelope.data)
+    assert row.routing_key == "consultation.received.v1" and row.sent_at is None
+    assert str(envelope.correlation_id) == receipt["consultation_id"]
+    assert event.receipt_no == receipt["receipt_no"]
+    assert event.contact_expected_from.isoformat() == receipt["contact_expected_from"]
+
+
+async def test_bad_input_gets_reasons_and_changes_nothing(intake):
+    client, sessions = intake
+    bad = dict(SUBMISSION, consent=False, contact={"method": "phone"})
+    response = await client.post("/api/v1/consultations", json=bad)
+    assert response.status_code == 422
+    assert {e["code"] for e in response.json()["errors"]} == {"consent_required"}
+    not_json = await client.post("/api/v1/consultations", content=b"{not json", headers={"content-type": "application/json"})
+    assert not_json.status_code == 422 and not_json.json()["errors"][0]["code"] == "invalid_json"
+    assert await counts(sessions) == (0, 0)
+
+
+async def test_status_needs_the_right_token_and_says_nothing_otherwise(intake):
+    client, _ = intake
+    receipt = (await client.post("/api/v1/consultations", json=SUBMISSION)).json()
+    url = f"/api/v1/consultations/{receipt['receipt_no']}"
+    ok = await client.get(url, headers={"X-Status-Token": receipt["status_token"]})
+    assert ok.status_code == 200
+    assert ok.json()["status"] == "received" and ok.json()["slot"] is None
+    wrong = await client.get(url, headers={"X-Status-Token": "guess"})
+    missing = await client.get(url)
+    unknown = await client.get("/api/v1/consultations/PH-261124-99999", headers={"X-Status-Token": "guess"})
+    assert wrong.status_code == missing.status_code == unknown.status_code == 404
+    assert wrong.json() == missing.json() == unknown.json()
+
+
+async def test_the_web_form_shows_a_receipt_or_the_reasons(intake):
+    client, sessions = intake
+    page = await client.get("/")
+    assert page.status_code == 200 and "ご相談の受付" in page.text
+    refused = await client.post("/consultations", data={"name": "見本 花子", "name_kana": "Hanako"})
+    assert refused.status_code == 422 and "ひらがなまたはカタカナ" in refused.text
+    assert await counts(sessions) == (0, 0)
+    accepted = await client.post("/consultations", data={
+        "name": "見本 花子", "name_kana": "みほん はなこ", "role": "member", "member_no": "M0001",
+        "contact_method": "phone", "phone": "03-1234-5678", "category": "in_person",
+        "summary": "待合室で大声で威圧されました。", "consent": "yes",
+    })
+    assert accepted.status_code == 200 and "ご相談を受け付けました" in accepted.text
+    assert await counts(sessions) == (1, 1)

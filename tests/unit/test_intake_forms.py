@@ -1,0 +1,79 @@
+import pytest
+
+from services.intake.forms import Rejected, parse
+
+
+def valid(**changes) -> dict:
+    payload = {
+        "consultant": {"name": "見本 花子", "name_kana": "みほん はなこ", "role": "member", "member_no": "M0001"},
+        "institution": {"name": "架空クリニック", "prefecture": "東京都", "manager_member_no": None},
+        "contact": {"method": "email", "phone": None, "email": "hanako@example.com"},
+        "category": "online",
+        "summary": "口コミサイトに事実と異なる投稿をされました。",
+        "urls": ["https://maps.example.com/review/1"],
+        "consent": True,
+    }
+    payload.update(changes)
+    return payload
+
+
+def problems(payload) -> dict[str, str]:
+    with pytest.raises(Rejected) as caught:
+        parse(payload)
+    for error in caught.value.errors:
+        assert error["message"] and not error["message"].isascii(), error  # Japanese for people
+    return {e["field"]: e["code"] for e in caught.value.errors}
+
+
+def test_a_complete_submission_is_accepted_and_normalised():
+    form = parse(valid(consultant={"name": "見本 花子", "name_kana": "ミホン ハナコ", "role": "member", "member_no": "ｍ０００１"}))
+    assert form.consultant.member_no == "M0001"
+    assert form.urls == ["https://maps.example.com/review/1"]
+
+
+def test_every_missing_field_is_named():
+    assert problems({}) == {
+        "consultant": "missing", "contact": "missing", "category": "missing", "summary": "missing", "consent": "missing",
+    }
+
+
+def test_consent_must_be_given():
+    assert problems(valid(consent=False)) == {"consent": "consent_required"}
+
+
+def test_kana_must_be_kana():
+    codes = problems(valid(consultant={"name": "a", "name_kana": "Hanako", "role": "member", "member_no": "M1"}))
+    assert codes == {"consultant.name_kana": "kana_only"}
+
+
+def test_contact_must_reach_the_consultant():
+    assert problems(valid(contact={"method": "phone", "email": "a@example.com"})) == {"contact.phone": "phone_required"}
+    assert problems(valid(contact={"method": "email", "phone": "0312345678"})) == {"contact.email": "email_required"}
+    assert problems(valid(contact={"method": "phone", "phone": "12345"})) == {"contact.phone": "phone_format"}
+    assert parse(valid(contact={"method": "phone", "phone": "03-1234-5678"})).contact.phone == "0312345678"
+
+
+def test_online_posts_need_their_urls():
+    assert problems(valid(urls=[])) == {"urls": "urls_required"}
+    assert problems(valid(urls=["javascript:alert(1)"])) == {"urls": "url_format"}
+    assert parse(valid(category="in_person", urls=[])).urls == []
+
+
+def test_staff_name_their_institution_and_members_their_number():
+    staff = valid(consultant={"name": "a", "name_kana": "あ", "role": "medical_staff"}, institution={})
+    assert problems(staff) == {"institution.name": "institution_required"}
+    member = valid(consultant={"name": "a", "name_kana": "あ", "role": "member"})
+    assert problems(member) == {"consultant.member_no": "member_no_required"}
+
+
+def test_unknown_prefecture_and_role_are_refused():
+    codes = problems(valid(institution={"name": "x", "prefecture": "東京"},
+                           consultant={"name": "a", "name_kana": "あ", "role": "patient", "member_no": "M1"}))
+    assert codes == {"institution.prefecture": "unknown_prefecture", "consultant.role": "literal_error"}
+
+
+def test_too_long_summary_is_refused_with_its_limit():
+    with pytest.raises(Rejected) as caught:
+        parse(valid(summary="あ" * 4001))
+    assert caught.value.errors[0]["code"] == "string_too_long"
+    assert "4000" in caught.value.errors[0]["message"]
