@@ -6,7 +6,7 @@ import sys
 from shared.topology import SERVICES
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="payhara", description="payhara-desk consultation desk")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -34,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("smtp-sink", help="a development SMTP server that keeps mail in PAYHARA_MAIL_DIR")
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return COMMANDS[args.command](args)
 
 

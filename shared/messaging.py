@@ -45,7 +45,7 @@ def consumes(broker: RabbitBroker, service: str, event_type: type[E], settings: 
     def decorate(handler: Handler) -> Handler:
         queue = rabbit_queue(service, event_type, settings.delivery_limit)
 
-        @broker.subscriber(queue, events_exchange, title=queue.name)
+        @broker.subscriber(queue, events_exchange, title=queue.name, decoder=keep_body)
         async def deliver(message: RabbitMessage) -> None:
             try:
                 envelope, event = unwrap(message.body, event_type)
@@ -60,6 +60,11 @@ def consumes(broker: RabbitBroker, service: str, event_type: type[E], settings: 
         return handler
 
     return decorate
+
+
+async def keep_body(message: RabbitMessage) -> bytes:
+    """No decoding before `deliver`: unwrap() parses, and rejects what it cannot read."""
+    return message.body
 
 
 def describe(error: Exception) -> str:

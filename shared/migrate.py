@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from shared.db import service_metadata
 from shared.inbox import inbox_table
 from shared.outbox import notify_channel, outbox_table
 from shared.settings import get_settings
@@ -57,7 +58,7 @@ def run_env(metadata: MetaData) -> None:
 def create_outbox_and_inbox(op, schema: str) -> None:
     """For a service's first migration: the outbox (with its wake-up trigger) and the inbox."""
     bind = op.get_bind()
-    metadata = MetaData(schema=schema)
+    metadata = service_metadata(schema)
     outbox_table(metadata).create(bind)
     inbox_table(metadata).create(bind)
     op.execute(

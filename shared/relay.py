@@ -38,27 +38,26 @@ class OutboxRelay:
         backoff = 0.5
         try:
             while True:
+                self._wake.clear()  # before reading the outbox: a NOTIFY during the batch wakes the wait
                 try:
                     sent, failed = await self.publish_batch()
                 except Exception as exc:  # broker or database away: try again later
                     log.warning("outbox relay cannot publish now: %s", type(exc).__name__)
                     sent, failed = 0, 1
-                    await self._drop_connection()
-                if failed:
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_S)
-                    continue
-                backoff = 0.5
+                    await self.close()
                 if sent >= self.settings.relay_batch:
                     continue
-                self._wake.clear()
+                if failed and not sent:  # broker away, or only failing rows left: slow down
+                    delay, backoff = backoff, min(backoff * 2, MAX_BACKOFF_S)
+                else:
+                    delay, backoff = self.settings.relay_poll_s, 0.5
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_s)
+                    await asyncio.wait_for(self._wake.wait(), delay)
                 except TimeoutError:
                     pass
         finally:
             listener.cancel()
-            await self._drop_connection()
+            await self.close()
 
     async def publish_batch(self) -> tuple[int, int]:
         """Publish one batch of unsent rows; returns (sent, failed)."""
@@ -80,7 +79,7 @@ class OutboxRelay:
             sent = [r.id for r, res in zip(rows, results) if res is None]
             failed = [(r, res) for r, res in zip(rows, results) if res is not None]
             if sent:
-                await session.execute(update(t).where(t.c.id.in_(sent)).values(sent_at=func.now()))
+                await session.execute(update(t).where(t.c.id.in_(sent)).values(sent_at=func.now(), last_error=None))
             for row, error in failed:
                 reason = f"{type(error).__name__}: {error}"[:500]
                 log.error("outbox event %s (%s) not published: %s", row.event_id, row.routing_key, type(error).__name__)
@@ -113,7 +112,7 @@ class OutboxRelay:
             )
         return self._exchange
 
-    async def _drop_connection(self) -> None:
+    async def close(self) -> None:
         connection, self._connection, self._exchange = self._connection, None, None
         if connection is not None:
             try:

@@ -21,6 +21,7 @@ SUBSCRIPTIONS: dict[str, tuple[type[ev.Event], ...]] = {
         ev.EligibilityReviewRequested,
         ev.CallbackScheduled,
         ev.CallbackUnschedulable,
+        ev.EmailSent,
     ),
     "eligibility": (ev.ConsultationReceived,),
     "scheduler": (ev.EligibilityConfirmed,),

@@ -75,6 +75,7 @@ async def status_of(receipt_no: str, token: str | None, sessions: async_sessionm
         "received_at": row.received_at.isoformat(),
         "contact_expected_from": row.contact_expected_from.isoformat(),
         "slot": slot,
+        "acknowledgement_sent_at": row.acknowledged_at.isoformat() if row.acknowledged_at else None,
     }
 
 
@@ -94,4 +95,16 @@ async def follow(envelope: ev.Envelope, consultation_id: uuid.UUID, status: str,
             await session.execute(
                 update(consultations).where(consultations.c.id == consultation_id)
                 .values(status=status, status_changed_at=datetime.now(timezone.utc), **slot)
+            )
+
+
+async def note_acknowledgement(envelope: ev.Envelope, event: ev.EmailSent, sessions: async_sessionmaker) -> None:
+    """Remember when the acknowledgement e-mail went out, for the consultant's status view."""
+    if event.kind != "acknowledgement":
+        return
+    async with sessions.begin() as session:
+        if await first_delivery(session, inbox, "intake.email_sent", envelope.event_id):
+            await session.execute(
+                update(consultations).where(consultations.c.id == event.consultation_id)
+                .values(acknowledged_at=envelope.occurred_at)
             )

@@ -2,7 +2,7 @@
 from faststream.rabbit import RabbitBroker
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from services.intake.consultations import follow
+from services.intake.consultations import follow, note_acknowledgement
 from shared import events as ev
 from shared.messaging import consumes
 from shared.settings import Settings
@@ -35,3 +35,7 @@ def register(broker: RabbitBroker, sessions: async_sessionmaker, settings: Setti
     async def unschedulable(event: ev.CallbackUnschedulable, envelope: ev.Envelope) -> None:
         # no slot could be found: the consultant stays "eligible" and an operator arranges contact
         await follow(envelope, event.consultation_id, "eligible", sessions, "intake.unschedulable")
+
+    @on(ev.EmailSent)
+    async def email_sent(event: ev.EmailSent, envelope: ev.Envelope) -> None:
+        await note_acknowledgement(envelope, event, sessions)

@@ -39,4 +39,5 @@ consultations = Table(
     Column("status_changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("slot_starts_at", DateTime(timezone=True)),
     Column("slot_ends_at", DateTime(timezone=True)),
+    Column("acknowledged_at", DateTime(timezone=True)),
 )

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("status_changed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("slot_starts_at", sa.DateTime(timezone=True)),
         sa.Column("slot_ends_at", sa.DateTime(timezone=True)),
+        sa.Column("acknowledged_at", sa.DateTime(timezone=True)),
         sa.CheckConstraint(
             "status in ('received','under_review','eligible','ineligible','scheduled')", name="status_known"
         ),

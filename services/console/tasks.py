@@ -1,0 +1,47 @@
+"""Use cases of the operators' task view: keep each issued task once, list the open ones."""
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from services.console.orm import inbox, tasks
+from shared import events as ev
+from shared.inbox import first_delivery
+
+log = logging.getLogger("payhara.console")
+CONSUMER = "console.task"
+
+
+async def record_task(event: ev.TaskIssued, envelope: ev.Envelope, sessions: async_sessionmaker) -> bool:
+    """Keep the task for the operators; True when this delivery added it. A redelivered event
+    (inbox) and the same task in a new event (primary key) both change nothing."""
+    async with sessions.begin() as session:
+        if not await first_delivery(session, inbox, CONSUMER, envelope.event_id):
+            return False
+        added = await session.execute(
+            insert(tasks).values(
+                task_id=event.task_id, consultation_id=event.consultation_id, receipt_no=event.receipt_no,
+                kind=event.kind, reason=event.reason,
+                due_starts_at=event.due_starts_at, due_ends_at=event.due_ends_at,
+                consultant_name=event.consultant_name, contact_method=event.contact.method,
+                phone=event.contact.phone, email=event.contact.email,
+                category=event.category, summary=event.summary, urls=event.urls,
+                issued_at=envelope.occurred_at,
+            ).on_conflict_do_nothing(index_elements=[tasks.c.task_id]).returning(tasks.c.task_id)
+        )
+        recorded = added.first() is not None
+    log.info("task %s: receipt=%s task=%s kind=%s event=%s", "recorded" if recorded else "already known",
+             event.receipt_no, event.task_id, event.kind, envelope.event_id)
+    return recorded
+
+
+async def open_tasks(sessions: async_sessionmaker) -> list[Row]:
+    """Open tasks, the most urgent first: by due time (tasks without one last), then by issue time."""
+    async with sessions() as session:
+        result = await session.execute(
+            select(tasks).where(tasks.c.status == "open")
+            .order_by(tasks.c.due_starts_at.asc().nulls_last(), tasks.c.issued_at.asc(), tasks.c.task_id)
+        )
+        return list(result.all())

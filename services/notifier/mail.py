@@ -1,0 +1,70 @@
+"""Pure rules of the e-mails the desk sends: what they say, never how they travel.
+
+An e-mail carries the receipt number and the promised contact day, never the consultation's
+summary or URLs: mail crosses servers the desk does not control.
+"""
+import uuid
+from datetime import date
+from email.message import EmailMessage
+from typing import Protocol
+
+DESK_NAME = "患者ハラスメント・悪質投稿 相談窓口"
+MESSAGE_ID_DOMAIN = "payhara-desk.invalid"
+WEEKDAYS_JA = "月火水木金土日"
+
+
+class Addressee(Protocol):
+    """What an acknowledgement needs from the consultation copy (a row of notifier.consultations)."""
+
+    consultation_id: uuid.UUID
+    receipt_no: str
+    consultant_name: str
+    email: str | None
+    contact_expected_from: date
+
+
+def japanese_date(day: date) -> str:
+    """2026-11-25 -> 2026年11月25日（水）"""
+    return f"{day.year}年{day.month}月{day.day}日（{WEEKDAYS_JA[day.weekday()]}）"
+
+
+def message_id(kind: str, consultation_id: uuid.UUID) -> str:
+    """Deterministic, so a repeated send of the same e-mail is recognisable downstream."""
+    return f"<{kind}.{consultation_id}@{MESSAGE_ID_DOMAIN}>"
+
+
+def acknowledgement(c: Addressee, mail_from: str) -> EmailMessage:
+    if not c.email:
+        raise ValueError(f"consultation {c.consultation_id} has no e-mail address to acknowledge to")
+    message = EmailMessage()
+    message["Subject"] = f"【受付番号 {c.receipt_no}】ご相談を受け付けました"
+    message["From"] = mail_from
+    message["To"] = c.email
+    message["Message-ID"] = message_id("acknowledgement", c.consultation_id)
+    message.set_content(_acknowledgement_body(c))
+    return message
+
+
+def _acknowledgement_body(c: Addressee) -> str:
+    return f"""{c.consultant_name} 様
+
+{DESK_NAME}です。
+ご相談を受け付けました。ご相談いただきありがとうございます。
+
+受付番号: {c.receipt_no}
+（お問い合わせの際は、この受付番号をお伝えください）
+
+{japanese_date(c.contact_expected_from)}以降に、担当者からお電話またはメールでご連絡します。
+混み合っている場合は、ご連絡まで数日かかることがあります。あらかじめご了承ください。
+
+このメールは送信専用です。
+このメールへの返信で、個人情報やご相談の詳しい内容をお送りにならないでください。
+詳しいお話は、担当者からご連絡した際にお伺いします。
+
+お電話でのご相談は平日 9:00〜18:00（祝日・年末年始を除く）に受け付けています。
+つながりにくい場合は、担当者からのご連絡をお待ちください。
+
+――――
+{DESK_NAME}
+（このメールにお心当たりのない場合は、お手数ですが破棄してください）
+"""

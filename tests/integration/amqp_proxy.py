@@ -1,0 +1,64 @@
+"""A tiny TCP proxy in front of RabbitMQ that a test can stop and start: "the broker is down"
+for whoever connects through it, without touching the real broker other tests and people use."""
+import asyncio
+import contextlib
+from urllib.parse import urlsplit, urlunsplit
+
+
+class AmqpProxy:
+    def __init__(self, upstream_host: str = "127.0.0.1", upstream_port: int = 5672):
+        self.upstream = (upstream_host, upstream_port)
+        self.port = 0  # chosen by the OS at the first start, kept across restarts
+        self._server: asyncio.Server | None = None
+        self._links: set[asyncio.Task] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @classmethod
+    def in_front_of(cls, amqp_url: str) -> "AmqpProxy":
+        parts = urlsplit(amqp_url)
+        return cls(parts.hostname or "127.0.0.1", parts.port or 5672)
+
+    def url(self, amqp_url: str) -> str:
+        """`amqp_url` (credentials, vhost) redirected through this proxy."""
+        parts = urlsplit(amqp_url)
+        credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        return urlunsplit(parts._replace(netloc=f"{credentials}127.0.0.1:{self.port}"))
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Refuse new connections and cut every open one, as a broker that died would."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        for link in list(self._links):
+            link.cancel()
+        await asyncio.gather(*self._links, return_exceptions=True)
+
+    async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            broker_r, broker_w = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            client_w.transport.abort()
+            return
+        self._writers |= {client_w, broker_w}
+        for reader, writer in ((client_r, broker_w), (broker_r, client_w)):
+            link = asyncio.create_task(self._pipe(reader, writer))
+            self._links.add(link)
+            link.add_done_callback(self._links.discard)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            with contextlib.suppress(Exception):
+                writer.close()

@@ -1,0 +1,71 @@
+"""The acknowledgement e-mail: what it says, and what it must never carry."""
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+
+from services.notifier import mail
+
+CONSULTATION_ID = uuid.UUID("0b6f8a52-8a7d-4c55-9b53-1f4f5f0e2a10")
+
+
+@dataclass
+class Copy:
+    consultation_id: uuid.UUID = CONSULTATION_ID
+    receipt_no: str = "PH-261124-00017"
+    consultant_name: str = "山田 花子"
+    email: str | None = "hanako@example.jp"
+    contact_expected_from: date = date(2026, 11, 25)
+    summary: str = "待合室で大声で怒鳴られ、診察の指示に従ってもらえない"
+    urls: tuple = ("https://maps.example.com/review/abc123",)
+
+
+def body(message) -> str:
+    return message.get_content()
+
+
+@pytest.mark.parametrize("day, text", [
+    (date(2026, 11, 25), "2026年11月25日（水）"),
+    (date(2026, 11, 30), "2026年11月30日（月）"),
+    (date(2027, 1, 4), "2027年1月4日（月）"),
+    (date(2026, 11, 29), "2026年11月29日（日）"),
+])
+def test_japanese_date_has_the_weekday(day, text):
+    assert mail.japanese_date(day) == text
+
+
+def test_subject_and_body_carry_the_receipt_number_and_the_contact_day():
+    message = mail.acknowledgement(Copy(), "desk@example.invalid")
+    assert message["Subject"] == "【受付番号 PH-261124-00017】ご相談を受け付けました"
+    assert "PH-261124-00017" in body(message)
+    assert "2026年11月25日（水）以降に" in body(message)
+    assert "お電話またはメール" in body(message)
+    assert "数日かかる" in body(message)
+    assert "平日 9:00〜18:00" in body(message)
+    assert "返信" in body(message) and "個人情報" in body(message)
+    assert message["To"] == "hanako@example.jp"
+    assert message["From"] == "desk@example.invalid"
+
+
+def test_message_id_is_deterministic_per_consultation():
+    first = mail.acknowledgement(Copy(), "desk@example.invalid")
+    again = mail.acknowledgement(Copy(), "desk@example.invalid")
+    other = mail.acknowledgement(Copy(consultation_id=uuid.uuid4()), "desk@example.invalid")
+    assert first["Message-ID"] == f"<acknowledgement.{CONSULTATION_ID}@payhara-desk.invalid>"
+    assert again["Message-ID"] == first["Message-ID"]
+    assert other["Message-ID"] != first["Message-ID"]
+
+
+def test_the_mail_never_carries_the_summary_or_urls():
+    copy = Copy()
+    message = mail.acknowledgement(copy, "desk@example.invalid")
+    wire = message.as_string()
+    for secret in (copy.summary, "待合室", *copy.urls, "maps.example.com", "http"):
+        assert secret not in body(message)
+        assert secret not in wire
+
+
+def test_no_address_is_a_programming_error():
+    with pytest.raises(ValueError, match=str(CONSULTATION_ID)):
+        mail.acknowledgement(Copy(email=None), "desk@example.invalid")
