@@ -4,7 +4,6 @@ Tests use PAYHARA_DATABASE_URL / PAYHARA_AMQP_URL (the Makefile points them at a
 database and vhost). Where neither is reachable and a Docker engine exists, testcontainers starts
 them; where neither, the run stops with a clear message instead of skipping.
 """
-import asyncio
 import os
 import socket
 from urllib.parse import urlparse
@@ -57,49 +56,10 @@ def settings():
     return Settings()
 
 
-async def _recreate_database(database_url: str) -> None:
-    import asyncpg
-
-    from shared.db import libpq_dsn
-
-    dsn = libpq_dsn(database_url)
-    name = urlparse(dsn).path.lstrip("/")
-    admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
-    try:
-        await admin.execute(f'drop database if exists "{name}" with (force)')
-        await admin.execute(f'create database "{name}"')
-    finally:
-        await admin.close()
-
-
-async def _reset_broker(settings) -> None:
-    """Delete this desk's queues and exchanges in the test vhost, then declare them afresh."""
-    import aio_pika
-
-    from shared.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, SUBSCRIPTIONS, dead_letter_queue_name, declare_all, queue_name
-
-    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
-    async with connection:
-        channel = await connection.channel()
-        for service, subscribed in SUBSCRIPTIONS.items():
-            for event in subscribed:
-                name = queue_name(service, event)
-                await channel.queue_delete(name)
-                await channel.queue_delete(dead_letter_queue_name(name))
-        await channel.exchange_delete(EVENTS_EXCHANGE)
-        await channel.exchange_delete(DEAD_LETTER_EXCHANGE)
-        await declare_all(channel, settings.delivery_limit)
-
-
 @pytest.fixture(scope="session")
 async def desk(settings):
     """A fresh test database with every service migrated, and a fresh broker topology."""
-    from shared import migrate
-    from shared.migrate import SERVICES_DIR
-    from shared.topology import SERVICES
+    from tests.support import prepare_desk
 
-    await _recreate_database(settings.database_url)
-    ready = tuple(s for s in SERVICES if (SERVICES_DIR / s / "migrations" / "env.py").exists())
-    await asyncio.to_thread(migrate.upgrade, ready, settings.database_url)
-    await _reset_broker(settings)
+    await prepare_desk(settings)
     return settings

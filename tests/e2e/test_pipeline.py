@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from tests.e2e.conftest import OPERATOR
+from tests.support import OPERATOR
 
 MEMBERS = ["M0001", "M0002", "M0003", "M0004", "M0006"]
 

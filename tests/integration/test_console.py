@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
+from sqlalchemy import text, func, select, update
 
 from services.console import web
 from services.console.accounts import add_operator
@@ -21,6 +21,8 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(scope="module")
 async def sessions(desk):
     engine = make_engine(desk, pool_size=2)
+    async with engine.begin() as conn:  # other tiers share the database: start from no tasks
+        await conn.execute(text("truncate console.tasks, console.inbox"))
     yield make_sessions(engine)
     await engine.dispose()
 

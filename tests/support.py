@@ -1,5 +1,6 @@
-"""The desk as real processes for end-to-end tests: each service started with `payhara run`,
-an SMTP sink with `payhara smtp-sink`, on free ports, against the test database and vhost."""
+"""What tests and benchmarks share: a fresh database and broker topology, the demo registry and
+an operator, and the desk as real processes (each service by `payhara run`, on free ports)."""
+import asyncio
 import os
 import signal
 import socket
@@ -7,12 +8,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 
 from shared.topology import SERVICES
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+
+OPERATOR = ("e2e-operator", "correct horse battery staple")
 
 
 def free_port() -> int:
@@ -88,3 +92,62 @@ class DeskProcesses:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+async def recreate_database(database_url: str) -> None:
+    import asyncpg
+
+    from shared.db import libpq_dsn
+
+    dsn = libpq_dsn(database_url)
+    name = urlparse(dsn).path.lstrip("/")
+    admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+    try:
+        await admin.execute(f'drop database if exists "{name}" with (force)')
+        await admin.execute(f'create database "{name}"')
+    finally:
+        await admin.close()
+
+
+async def reset_broker(settings) -> None:
+    """Delete this desk's queues and exchanges in the test vhost, then declare them afresh."""
+    import aio_pika
+
+    from shared.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, SUBSCRIPTIONS, dead_letter_queue_name, declare_all, queue_name
+
+    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    async with connection:
+        channel = await connection.channel()
+        for service, subscribed in SUBSCRIPTIONS.items():
+            for event in subscribed:
+                name = queue_name(service, event)
+                await channel.queue_delete(name)
+                await channel.queue_delete(dead_letter_queue_name(name))
+        await channel.exchange_delete(EVENTS_EXCHANGE)
+        await channel.exchange_delete(DEAD_LETTER_EXCHANGE)
+        await declare_all(channel, settings.delivery_limit)
+
+
+async def prepare_desk(settings) -> None:
+    """A fresh database with every service migrated, and a fresh broker topology."""
+    from shared import migrate
+
+    await recreate_database(settings.database_url)
+    await asyncio.to_thread(migrate.upgrade, SERVICES, settings.database_url)
+    await reset_broker(settings)
+
+
+async def seed(settings) -> None:
+    """The demo registry for eligibility and one operator for the console."""
+    from services.console.accounts import add_operator
+    from services.eligibility.registry import replace_registry
+    from services.eligibility.registry_csv import parse_institutions, parse_members
+    from shared.db import make_engine, make_sessions
+
+    engine = make_engine(settings)
+    sessions = make_sessions(engine)
+    members = parse_members((ROOT / "demo" / "members.csv").read_text(encoding="utf-8-sig"))
+    institutions = parse_institutions((ROOT / "demo" / "institutions.csv").read_text(encoding="utf-8-sig"))
+    await replace_registry(sessions, members, institutions)
+    await add_operator(sessions, OPERATOR[0], "試験用オペレーター", OPERATOR[1])
+    await engine.dispose()

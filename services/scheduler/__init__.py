@@ -1,0 +1,1 @@
+"""The scheduler: books each confirmed consultation into a callback slot on a business day."""

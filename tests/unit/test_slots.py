@@ -1,0 +1,78 @@
+"""The scheduler's slot rules: which hours a day offers and which days a booking may take."""
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from services.scheduler.slots import booking_days, day_bounds, slots_of
+from shared.calendar import JST
+
+UTC = timezone.utc
+
+
+def at_jst(*args: int) -> datetime:
+    return datetime(*args, tzinfo=JST)
+
+
+def test_a_business_day_has_six_one_hour_slots_in_japan_time_stored_as_utc():
+    found = slots_of(date(2026, 11, 24))  # Tuesday
+    assert [(s.astimezone(JST).hour, e.astimezone(JST).hour) for s, e in found] == [
+        (10, 11), (11, 12), (13, 14), (14, 15), (15, 16), (16, 17)
+    ]
+    assert found[0] == (datetime(2026, 11, 24, 1, 0, tzinfo=UTC), datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
+    assert found[-1][1] == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    assert all(s.utcoffset() == timedelta(0) and e - s == timedelta(hours=1) for s, e in found)
+    assert datetime(2026, 11, 24, 3, 0, tzinfo=UTC) not in [s for s, _ in found]  # no lunch slot
+
+
+@pytest.mark.parametrize("closed", [
+    date(2026, 11, 23),  # 勤労感謝の日 (Monday)
+    date(2026, 11, 21),  # Saturday
+    date(2026, 11, 22),  # Sunday
+    date(2026, 12, 29),  # year-end closure on a weekday
+    date(2027, 1, 4) - timedelta(days=1),  # 3 Jan: still closed
+])
+def test_a_closed_day_has_no_slots(closed):
+    assert slots_of(closed) == []
+
+
+def test_day_bounds_are_the_japan_calendar_day():
+    start, end = day_bounds(date(2026, 11, 24))
+    assert start == datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    assert end == datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+    assert all(start <= s < end for s, _ in slots_of(date(2026, 11, 24)))
+
+
+def test_booking_days_skip_weekends_holidays_and_the_year_end_closure():
+    now = at_jst(2026, 12, 1, 12)
+    assert booking_days(date(2026, 11, 20), at_jst(2026, 11, 19, 12), 3) == [
+        date(2026, 11, 20), date(2026, 11, 24), date(2026, 11, 25),  # 21-22 weekend, 23 holiday
+    ]
+    assert booking_days(date(2026, 12, 25), now, 4) == [
+        date(2026, 12, 25), date(2026, 12, 28), date(2027, 1, 4), date(2027, 1, 5),
+    ]
+
+
+def test_a_promised_day_that_is_closed_starts_at_the_next_business_day():
+    assert booking_days(date(2026, 11, 21), at_jst(2026, 11, 20, 9), 2) == [date(2026, 11, 24), date(2026, 11, 25)]
+
+
+def test_a_delayed_event_never_books_today_or_a_past_day():
+    promised = date(2026, 11, 24)
+    # the event arrives on Thursday 26th at 15:00 JST: the 24th is past, the 26th is today
+    late = at_jst(2026, 11, 26, 15)
+    assert booking_days(promised, late, 2) == [date(2026, 11, 27), date(2026, 11, 30)]
+    # 23:30 UTC on the 26th is already Friday 27th in Japan: the first day is Monday 30th
+    assert booking_days(promised, datetime(2026, 11, 26, 23, 30, tzinfo=UTC), 1) == [date(2026, 11, 30)]
+
+
+def test_the_horizon_bounds_the_number_of_business_days():
+    days = booking_days(date(2026, 11, 24), at_jst(2026, 11, 20, 10), 20)
+    assert len(days) == 20 and len(set(days)) == 20 and days == sorted(days)
+    assert all(slots_of(d) for d in days)
+    assert booking_days(date(2026, 11, 24), at_jst(2026, 11, 20, 10), 1) == [date(2026, 11, 24)]
+    assert booking_days(date(2026, 11, 24), at_jst(2026, 11, 20, 10), 0) == []
+
+
+def test_a_naive_now_is_refused():
+    with pytest.raises(ValueError):
+        booking_days(date(2026, 11, 24), datetime(2026, 11, 20, 10), 1)
