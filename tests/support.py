@@ -42,8 +42,8 @@ class DeskProcesses:
             PAYHARA_MAIL_DIR=str(self.mail_dir),
             PAYHARA_RELAY_POLL_S="1",
             **{f"PAYHARA_{s.upper()}_PORT": str(p) for s, p in self.ports.items()},
-            **overrides,
         )
+        self.env.update(overrides)
         self.processes: dict[str, subprocess.Popen] = {}
 
     def url(self, service: str) -> str:

@@ -9,7 +9,7 @@ import aio_pika
 import pytest
 from sqlalchemy import func, insert, select, text
 
-from amqp_proxy import AmqpProxy
+from tests.amqp_proxy import AmqpProxy
 from services.intake.orm import outbox
 from shared import events as ev
 from shared.db import make_engine, make_sessions

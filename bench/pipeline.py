@@ -1,0 +1,210 @@
+"""Pipeline benchmark: consultations over HTTP into intake at a fixed rate, until the console
+lists a task for each, with every service a real process; compared with the raw broker and
+database measured in the same run on this machine.
+
+    make bench                                   # 1000 consultations at 100/s
+    .venv/bin/python bench/pipeline.py --count 200 --rate 50
+
+Uses its own database (`payhara_bench`, recreated) beside PAYHARA_DATABASE_URL and the vhost of
+PAYHARA_AMQP_URL (its desk queues are reset). Any PAYHARA_* variable in the environment reaches
+the services (PAYHARA_PREFETCH, PAYHARA_RELAY_BATCH, PAYHARA_DB_POOL_SIZE ...) for experiments.
+"""
+import argparse
+import asyncio
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import httpx  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+import raw  # noqa: E402
+from shared.db import libpq_dsn  # noqa: E402
+from tests.support import OPERATOR, DeskProcesses, prepare_desk, seed  # noqa: E402
+
+BENCH_DATABASE = "payhara_bench"
+MEMBERS = ["M0001", "M0002", "M0003", "M0004", "M0006"]  # active members: every one is booked
+POLL_S = 0.5
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def submission(i: int) -> dict:
+    return {
+        "consultant": {"name": f"負荷 {i}", "name_kana": "ふか", "role": "member", "member_no": MEMBERS[i % len(MEMBERS)]},
+        "contact": {"method": "email" if i % 2 else "phone", "phone": "0312345678", "email": f"bench{i}@example.com"},
+        "category": "in_person",
+        "summary": "受付で大声で威圧され、診療の指示を拒まれました。",
+        "consent": True,
+    }
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest rank; nan for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def cpu_snapshot(desk: DeskProcesses) -> dict[int, tuple[str, float]]:
+    """pid -> (group, user+system CPU seconds so far) for the desk's processes, PostgreSQL's and
+    RabbitMQ's (read afresh each time: backends come and go), and this bench client."""
+    groups = {p.pid: name for name, p in desk.processes.items()} | {os.getpid(): "bench"}
+    snapshot = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            head, fields = (proc / "stat").read_text().rsplit(")", 1)
+            comm, fields = head.split("(", 1)[1], fields.split()
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        group = groups.get(int(proc.name)) or {"postgres": "postgres", "beam.smp": "rabbitmq"}.get(comm)
+        if group:
+            snapshot[int(proc.name)] = (group, (int(fields[11]) + int(fields[12])) / CLOCK_TICK)  # utime, stime
+    return snapshot
+
+
+def cpu_used(before: dict, after: dict) -> dict[str, float]:
+    used: dict[str, float] = {}
+    for pid, (group, seconds) in after.items():
+        used[group] = used.get(group, 0.0) + seconds - before.get(pid, (group, 0.0))[1]
+    return used
+
+
+async def submit_all(intake_url: str, count: int, rate: float, concurrency: int, sent: dict, errors: list) -> float:
+    """Open loop: consultation i leaves at t0 + i/rate whatever the answers before it; returns t0."""
+    gate = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=intake_url, timeout=30, limits=limits) as client:
+        async def one(i: int, due: float) -> None:
+            async with gate:
+                at = time.time()
+                try:
+                    response = await client.post("/api/v1/consultations", json=submission(i))
+                except httpx.HTTPError as error:
+                    errors.append(type(error).__name__)
+                    return
+                if response.status_code != 202:
+                    errors.append(str(response.status_code))
+                    return
+                sent[response.json()["receipt_no"]] = (at, at - due)
+
+        t0 = time.time()
+        pending = []
+        for i in range(count):
+            delay = t0 + i / rate - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pending.append(asyncio.create_task(one(i, t0 + i / rate)))
+        await asyncio.gather(*pending)
+    return t0
+
+
+async def poll_tasks(console_url: str, submitted: asyncio.Event, sent: dict, seen: dict, issued: dict,
+                     deadline: float) -> bool:
+    """Every POLL_S, the console's open tasks; True once all is submitted and each receipt has one."""
+    async with httpx.AsyncClient(base_url=console_url, timeout=30) as console:
+        response = await console.post("/login", data={"login": OPERATOR[0], "password": OPERATOR[1]})
+        if response.status_code not in (200, 303):
+            raise RuntimeError(f"console log-in failed: {response.status_code}")
+        while time.time() < deadline:
+            now = time.time()
+            for task in (await console.get("/api/v1/tasks")).json():
+                if task["receipt_no"] not in seen:
+                    seen[task["receipt_no"]] = now
+                    issued[task["receipt_no"]] = datetime.fromisoformat(task["issued_at"]).timestamp()
+            if submitted.is_set() and sent.keys() <= seen.keys():
+                return True
+            await asyncio.sleep(POLL_S)
+    return False
+
+
+async def bench(args) -> int:
+    url = make_url(os.environ.get("PAYHARA_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/payhara"))
+    os.environ["PAYHARA_DATABASE_URL"] = url.set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+    from shared.settings import Settings
+
+    settings = Settings()
+    print(f"bench: {args.count} consultations at {args.rate:g}/s; database {BENCH_DATABASE}", flush=True)
+    await prepare_desk(settings)
+    publish_rate, consume_rate = await raw.broker_rates(settings.amqp_url)
+    print(f"raw broker: publish+confirm {publish_rate:.0f} msg/s, consume+ack {consume_rate:.0f} msg/s", flush=True)
+    commit_rate = await raw.database_rate(libpq_dsn(settings.database_url))
+    print(f"raw db: {commit_rate:.0f} commits/s (8 connections)", flush=True)
+    await seed(settings)
+
+    workdir = Path(tempfile.mkdtemp(prefix="payhara-bench-"))
+    desk = DeskProcesses(settings, workdir,
+                         PAYHARA_SLOT_CAPACITY=os.environ.get("PAYHARA_SLOT_CAPACITY", "100000"),
+                         PAYHARA_LOG_LEVEL=os.environ.get("PAYHARA_LOG_LEVEL", "WARNING"))
+    sent, errors, seen, issued = {}, [], {}, {}
+    try:
+        await asyncio.to_thread(desk.start_all)
+        cpu_before, wall_before = cpu_snapshot(desk), time.time()
+        deadline = time.time() + args.timeout
+        submitted = asyncio.Event()
+        poller = asyncio.create_task(poll_tasks(desk.url("console"), submitted, sent, seen, issued, deadline))
+        t0 = await submit_all(desk.url("intake"), args.count, args.rate, args.concurrency, sent, errors)
+        submitted.set()
+        print(f"submitted in {time.time() - t0:.1f} s: {len(sent)} accepted, {len(errors)} errors", flush=True)
+        complete = await poller
+        cpu, wall = cpu_used(cpu_before, cpu_snapshot(desk)), time.time() - wall_before
+    finally:
+        desk.stop_all()
+
+    done = [r for r in sent if r in issued]
+    latency = [(issued[r] - sent[r][0]) * 1000 for r in done]
+    seen_latency = [(seen[r] - sent[r][0]) * 1000 for r in done]
+    first = min((at for at, _ in sent.values()), default=t0)
+    throughput = len(done) / (max(issued[r] for r in done) - first) if done else 0.0
+    p50, p95, p99 = (percentile(latency, p) for p in (50, 95, 99))
+    late = [lag * 1000 for _, lag in sent.values()]
+    print(f"\n{'figure':<34}{'value':>12}")
+    for name, value in [
+        ("consultations accepted (202)", len(sent)), ("submission errors", len(errors)),
+        ("tasks seen in the console", len(done)), ("lost (no task)", len(sent) - len(done)),
+        ("throughput, consultations/s", throughput),
+        ("latency to issued_at p50 ms", p50), ("latency to issued_at p95 ms", p95),
+        ("latency to issued_at p99 ms", p99), ("latency to issued_at max ms", max(latency, default=math.nan)),
+        ("latency to poller seen p50 ms", percentile(seen_latency, 50)),
+        ("latency to poller seen p99 ms", percentile(seen_latency, 99)),
+        ("client send lag p99 ms", percentile(late, 99)),
+        ("raw consume+ack msg/s", consume_rate),
+    ]:
+        print(f"{name:<34}{value:>12.1f}" if isinstance(value, float) else f"{name:<34}{value:>12}")
+    print(f"\nCPU during the pipeline ({wall:.1f} s wall, % of one core):")
+    print("  " + ", ".join(f"{n} {100 * s / wall:.0f}%" for n, s in sorted(cpu.items(), key=lambda c: -c[1])))
+    ok = complete and not errors and len(done) == args.count
+    if ok:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"FAILED: {'timeout' if not complete else 'lost or refused consultations'}; logs in {desk.logs}")
+    print(f"pipeline: {throughput:.1f} consultations/s, p50 {p50:.0f} ms, p99 {p99:.0f} ms; "
+          f"raw broker {publish_rate:.0f} msg/s, raw db {commit_rate:.0f} commits/s")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1000, help="consultations to submit")
+    parser.add_argument("--rate", type=float, default=100.0, help="consultations per second (open loop)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds from the first POST to give up")
+    parser.add_argument("--concurrency", type=int, default=200, help="POSTs in flight at most")
+    args = parser.parse_args()
+    if args.count < 1 or args.rate <= 0 or args.timeout <= 0:
+        parser.error("--count, --rate and --timeout must be positive")
+    return asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
