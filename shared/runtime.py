@@ -11,6 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from shared.db import make_engine, make_sessions
+from shared.logs import configure
+from shared.messaging import make_broker
 from shared.relay import OutboxRelay
 from shared.settings import Settings
 
@@ -27,6 +30,19 @@ class ServiceRuntime:
         self.broker = broker
         self.relay = OutboxRelay(outbox, sessions, settings) if outbox is not None else None
         self._relay_task: asyncio.Task | None = None
+
+    @classmethod
+    def assemble(cls, name: str, settings: Settings, outbox: Table | None) -> "ServiceRuntime":
+        """The parts every service is made of: logging, database, broker, outbox relay."""
+        configure(name)
+        engine = make_engine(settings)
+        return cls(name, settings, engine, make_sessions(engine), make_broker(settings, name), outbox)
+
+    def app(self, **fastapi_options) -> FastAPI:
+        """The service's HTTP app, running the broker and relay for its lifetime."""
+        app = FastAPI(title=f"payhara-desk {self.name}", lifespan=self.lifespan, **fastapi_options)
+        app.include_router(self.health_router())
+        return app
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI):

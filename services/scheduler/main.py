@@ -3,9 +3,6 @@ from fastapi import FastAPI
 
 from services.scheduler import handlers
 from services.scheduler.orm import outbox
-from shared.db import make_engine, make_sessions
-from shared.logs import configure
-from shared.messaging import make_broker
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings, get_settings
 
@@ -13,13 +10,6 @@ SERVICE = "scheduler"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    configure(SERVICE)
-    engine = make_engine(settings)
-    sessions = make_sessions(engine)
-    broker = make_broker(settings, SERVICE)
-    handlers.register(broker, sessions, settings)
-    runtime = ServiceRuntime(SERVICE, settings, engine, sessions, broker, outbox)
-    app = FastAPI(title="payhara-desk scheduler", lifespan=runtime.lifespan)
-    app.include_router(runtime.health_router())
-    return app
+    runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox)
+    handlers.register(runtime.broker, runtime.sessions, runtime.settings)
+    return runtime.app()
