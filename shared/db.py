@@ -24,6 +24,7 @@ def make_engine(settings: Settings, pool_size: int | None = None) -> AsyncEngine
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=5,
         pool_pre_ping=True,
+        hide_parameters=True,  # an error's text must not carry the personal data it was writing
     )
 
 
