@@ -21,7 +21,10 @@ unit: install
 	$(PY) -m pytest -q tests/unit
 
 bench: install services
-	$(TEST_ENV) $(PY) bench/pipeline.py
+	PAYHARA_ENV=test \
+	PAYHARA_DATABASE_URL=$${PAYHARA_BENCH_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/payhara_bench} \
+	PAYHARA_AMQP_URL=$${PAYHARA_BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/payhara_bench} \
+	$(PY) bench/pipeline.py
 
 install: $(STAMP)
 

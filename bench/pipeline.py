@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -168,7 +169,8 @@ async def bench(args) -> int:
         except TimeoutError:
             errors.append("submission timed out")
         submitted.set()
-        print(f"submitted in {time.time() - t0:.1f} s: {len(sent)} accepted, {len(errors)} errors", flush=True)
+        print(f"submitted in {time.time() - t0:.1f} s: {len(sent)} accepted, {len(errors)} errors "
+              f"{dict(Counter(errors)) if errors else ''}", flush=True)
         complete = await poller
         cpu, wall = cpu_used(cpu_before, cpu_snapshot(desk)), time.time() - t0
     finally:

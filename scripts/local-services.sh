@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start the local PostgreSQL and RabbitMQ where they are installed but stopped, and create what
-# the desk needs in them: the `payhara` database and the `payhara_test` vhost. Idempotent.
+# the desk needs in them: the `payhara` database and the `payhara_test` and `payhara_bench`
+# vhosts (tests and benchmark each reset their own topology). Idempotent.
 set -euo pipefail
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -32,10 +33,12 @@ fi
 
 if command -v rabbitmqctl >/dev/null && port_open 5672; then
   for _ in $(seq 1 30); do rabbitmqctl -q await_startup >/dev/null 2>&1 && break; sleep 1; done
-  if ! rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx payhara_test; then
-    rabbitmqctl -q add_vhost payhara_test
-  fi
-  rabbitmqctl -q set_permissions -p payhara_test guest '.*' '.*' '.*'
+  for vhost in payhara_test payhara_bench; do
+    if ! rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx "$vhost"; then
+      rabbitmqctl -q add_vhost "$vhost"
+    fi
+    rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*'
+  done
 fi
 
 if command -v psql >/dev/null && port_open 5432; then

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     prefetch: int = 32  # unacknowledged deliveries per consumer: the consumer's concurrency
     delivery_limit: int = 5
     publish_timeout_s: float = 5.0
-    relay_batch: int = 200
+    relay_batch: int = 50  # rows published concurrently; more only times out confirms under load
     relay_poll_s: float = 2.0
     db_pool_size: int = 10
 

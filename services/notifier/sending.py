@@ -1,4 +1,5 @@
 """How e-mail leaves the desk: SMTP through aiosmtplib. Tests replace the Mailer with a fake."""
+import socket
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -26,12 +27,15 @@ class SmtpMailer:
         self.host = settings.smtp_host
         self.port = settings.smtp_port
         self.timeout_s = settings.smtp_timeout_s
+        # once, not per mail: aiosmtplib would otherwise look it up in a thread for every send
+        self.local_hostname = socket.getfqdn()
 
     async def send(self, message: EmailMessage) -> None:
         if "Date" not in message:
             message["Date"] = format_datetime(datetime.now(timezone.utc))
         try:
-            await aiosmtplib.send(message, hostname=self.host, port=self.port, timeout=self.timeout_s)
+            await aiosmtplib.send(message, hostname=self.host, port=self.port, timeout=self.timeout_s,
+                                 local_hostname=self.local_hostname)
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPRecipientsRefused) as error:
             # `from None`: the SMTP error text can name the recipient's address
             raise MailNotSent(f"not delivered to the SMTP server: {type(error).__name__}") from None
