@@ -31,24 +31,13 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 import raw  # noqa: E402
 from shared.db import libpq_dsn  # noqa: E402
-from tests.support import OPERATOR, DeskProcesses, prepare_desk, seed  # noqa: E402
+from tests.support import OPERATOR, DeskProcesses, prepare_desk, seed, submission  # noqa: E402
 
 BENCH_DATABASE = "payhara_bench"
-MEMBERS = ["M0001", "M0002", "M0003", "M0004", "M0006"]  # active members: every one is booked
 POLL_S = 0.5
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 # Below uvicorn's 5 s keep-alive: a connection the server is closing is never reused for a POST.
 LIMITS = dict(keepalive_expiry=2.0)
-
-
-def submission(i: int) -> dict:
-    return {
-        "consultant": {"name": f"負荷 {i}", "name_kana": "ふか", "role": "member", "member_no": MEMBERS[i % len(MEMBERS)]},
-        "contact": {"method": "email" if i % 2 else "phone", "phone": "0312345678", "email": f"bench{i}@example.com"},
-        "category": "in_person",
-        "summary": "受付で大声で威圧され、診療の指示を拒まれました。",
-        "consent": True,
-    }
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -17,6 +17,19 @@ from shared.topology import SERVICES
 ROOT = Path(__file__).resolve().parents[1]
 
 OPERATOR = ("e2e-operator", "correct horse battery staple")
+ACTIVE_MEMBERS = ["M0001", "M0002", "M0003", "M0004", "M0006"]  # of demo/: each one is confirmed and booked
+
+
+def submission(i: int) -> dict:
+    """The i-th consultation of a run: an active member, by e-mail when i is odd, else by phone."""
+    return {
+        "consultant": {"name": f"見本 {i}", "name_kana": "みほん", "role": "member",
+                       "member_no": ACTIVE_MEMBERS[i % len(ACTIVE_MEMBERS)]},
+        "contact": {"method": "email" if i % 2 else "phone", "phone": "0312345678", "email": f"c{i}@example.com"},
+        "category": "in_person",
+        "summary": "受付で大声で威圧され、診療の指示を拒まれました。",
+        "consent": True,
+    }
 
 
 def free_port() -> int:

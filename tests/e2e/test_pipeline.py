@@ -8,20 +8,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from tests.support import OPERATOR
-
-MEMBERS = ["M0001", "M0002", "M0003", "M0004", "M0006"]
-
-
-def submission(i: int) -> dict:
-    return {
-        "consultant": {"name": f"見本 {i}", "name_kana": "みほん", "role": "member", "member_no": MEMBERS[i % len(MEMBERS)]},
-        "contact": {"method": "email" if i % 2 else "phone", "phone": "0312345678", "email": f"c{i}@example.com"},
-        "category": "in_person",
-        "summary": "受付で大声で威圧され、診療の指示を拒まれました。",
-        "consent": True,
-    }
-
+from tests.support import OPERATOR, submission
 
 @asynccontextmanager
 async def operator_session(desk):
