@@ -110,3 +110,17 @@ def is_phone_line_open(moment: datetime) -> bool:
     """True on a Japan business day from 9:00 up to (not including) 18:00 Japan time."""
     local = to_japan(moment)
     return is_business_day(local.date()) and PHONE_OPENS <= local.time() < PHONE_CLOSES
+
+
+WEEKDAYS_JA = "月火水木金土日"
+
+
+def japanese_date(day: date) -> str:
+    """2026-11-25 -> 2026年11月25日（水）: how the desk writes a date to a consultant."""
+    return f"{day.year}年{day.month}月{day.day}日（{WEEKDAYS_JA[day.weekday()]}）"
+
+
+def japanese_slot(starts: datetime, ends: datetime) -> str:
+    """A callback slot on the Japan wall clock: 2026年11月25日（水）10:00〜11:00."""
+    start, end = to_japan(starts), to_japan(ends)
+    return f"{japanese_date(start.date())}{start:%H:%M}〜{end:%H:%M}"

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
 from services.console import accounts, tasks
-from shared.calendar import to_japan
+from shared.calendar import WEEKDAYS_JA, to_japan
 from shared.settings import Settings
 
 log = logging.getLogger("payhara.console")
@@ -23,7 +23,6 @@ MAX_FIELD_CHARS = 1024
 KIND_LABELS = {"call": "電話連絡", "email": "メール連絡", "review": "会員確認", "decline": "対象外のご連絡"}
 CATEGORY_LABELS = {"in_person": "院内・施設内でのハラスメント", "online": "インターネット上の悪質な投稿", "both": "その両方"}
 CONTACT_LABELS = {"phone": "電話", "email": "メール"}
-WEEKDAYS = "月火水木金土日"
 # Pages carry personal data: never cached, never framed, no scripts at all (a second line of
 # defence behind escaping), and no Referer, so the sites of the reported posts never learn
 # the console's address when an operator opens a URL.
@@ -39,7 +38,7 @@ PAGE_HEADERS = {
 
 def japan_time(moment: datetime) -> str:
     local = to_japan(moment)
-    return f"{local:%Y/%m/%d}({WEEKDAYS[local.weekday()]}) {local:%H:%M}"
+    return f"{local:%Y/%m/%d}({WEEKDAYS_JA[local.weekday()]}) {local:%H:%M}"
 
 
 def due_label(starts: datetime | None, ends: datetime | None) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.intake import consultations
 from services.intake.forms import Rejected, parse
+from shared.calendar import japanese_date
 from shared.prefectures import PREFECTURES
 
 MAX_BODY_BYTES = 64 * 1024
@@ -90,6 +91,22 @@ def router(sessions: async_sessionmaker) -> APIRouter:
                 status_code=422,
             )
         receipt = await consultations.submit(parsed, "web", sessions)
-        return templates.TemplateResponse(request, "receipt.html", {"receipt": receipt})
+        return templates.TemplateResponse(request, "receipt.html", {
+            "receipt": receipt, "contact_expected_label": japanese_date(receipt.contact_expected_from)})
+
+    @api.get("/status", response_class=HTMLResponse)
+    async def status_form(request: Request):
+        return templates.TemplateResponse(request, "status.html", {"status": None, "not_found": False})
+
+    @api.post("/status", response_class=HTMLResponse)
+    async def status_page(request: Request):
+        # a form post, not a query string: the token stays out of URLs, histories and access logs
+        form = await request.form()
+        receipt_no = str(form.get("receipt_no") or "").strip().upper()
+        status = await consultations.status_of(receipt_no, str(form.get("status_token") or "").strip(), sessions)
+        return templates.TemplateResponse(
+            request, "status.html", {"status": status, "not_found": status is None},
+            status_code=200 if status else 404,
+        )
 
     return api

@@ -11,7 +11,7 @@ from services.intake import receipts
 from services.intake.forms import ConsultationForm
 from services.intake.orm import consultations, inbox, outbox, receipt_numbers
 from shared import events as ev
-from shared.calendar import first_contact_day
+from shared.calendar import first_contact_day, japanese_date, japanese_slot
 from shared.inbox import first_delivery
 from shared.outbox import add_event
 
@@ -67,13 +67,15 @@ async def status_of(receipt_no: str, token: str | None, sessions: async_sessionm
         return None
     slot = None
     if row.slot_starts_at is not None:
-        slot = {"starts_at": row.slot_starts_at.isoformat(), "ends_at": row.slot_ends_at.isoformat()}
+        slot = {"starts_at": row.slot_starts_at.isoformat(), "ends_at": row.slot_ends_at.isoformat(),
+                "label": japanese_slot(row.slot_starts_at, row.slot_ends_at)}
     return {
         "receipt_no": row.receipt_no,
         "status": row.status,
         "status_label": receipts.STATUS_LABELS_JA[row.status],
         "received_at": row.received_at.isoformat(),
         "contact_expected_from": row.contact_expected_from.isoformat(),
+        "contact_expected_label": japanese_date(row.contact_expected_from),
         "slot": slot,
         "acknowledgement_sent_at": row.acknowledged_at.isoformat() if row.acknowledged_at else None,
     }

@@ -8,9 +8,10 @@ from datetime import date
 from email.message import EmailMessage
 from typing import Protocol
 
+from shared.calendar import japanese_date
+
 DESK_NAME = "患者ハラスメント・悪質投稿 相談窓口"
 MESSAGE_ID_DOMAIN = "payhara-desk.invalid"
-WEEKDAYS_JA = "月火水木金土日"
 
 
 class Addressee(Protocol):
@@ -21,11 +22,6 @@ class Addressee(Protocol):
     consultant_name: str
     email: str | None
     contact_expected_from: date
-
-
-def japanese_date(day: date) -> str:
-    """2026-11-25 -> 2026年11月25日（水）"""
-    return f"{day.year}年{day.month}月{day.day}日（{WEEKDAYS_JA[day.weekday()]}）"
 
 
 def message_id(kind: str, consultation_id: uuid.UUID) -> str:

@@ -95,3 +95,15 @@ async def test_the_web_form_shows_a_receipt_or_the_reasons(intake):
     })
     assert accepted.status_code == 200 and "ご相談を受け付けました" in accepted.text
     assert await counts(sessions) == (1, 1)
+
+
+async def test_a_consultant_looks_up_the_status_in_a_browser(intake):
+    client, _ = intake
+    receipt = (await client.post("/api/v1/consultations", json=SUBMISSION)).json()
+    form = await client.get("/status")
+    assert form.status_code == 200 and 'name="status_token"' in form.text
+    found = await client.post("/status", data={"receipt_no": receipt["receipt_no"].lower(),
+                                               "status_token": receipt["status_token"]})
+    assert found.status_code == 200 and "受付済み" in found.text and receipt["receipt_no"] in found.text
+    refused = await client.post("/status", data={"receipt_no": receipt["receipt_no"], "status_token": "guess"})
+    assert refused.status_code == 404 and "正しくありません" in refused.text and "受付済み" not in refused.text

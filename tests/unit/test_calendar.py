@@ -200,3 +200,17 @@ def test_results_do_not_depend_on_the_server_tz(server_tz):
         else:
             os.environ["TZ"] = saved
         clock.tzset()
+
+
+def test_dates_and_slots_are_written_in_japanese_on_the_japan_wall_clock():
+    from datetime import date as _date, datetime as _datetime, timezone as _tz
+
+    from shared.calendar import japanese_date, japanese_slot
+
+    assert japanese_date(_date(2026, 11, 25)) == "2026年11月25日（水）"
+    assert japanese_date(_date(2027, 1, 4)) == "2027年1月4日（月）"
+    # 01:00-02:00 UTC is 10:00-11:00 in Japan; 15:30 UTC on the 24th is already the 25th there
+    assert japanese_slot(_datetime(2026, 11, 25, 1, tzinfo=_tz.utc), _datetime(2026, 11, 25, 2, tzinfo=_tz.utc)) == (
+        "2026年11月25日（水）10:00〜11:00")
+    assert japanese_slot(_datetime(2026, 11, 24, 15, 30, tzinfo=_tz.utc), _datetime(2026, 11, 24, 16, 30, tzinfo=_tz.utc)) == (
+        "2026年11月25日（水）00:30〜01:30")

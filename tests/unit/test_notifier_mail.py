@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 
 from services.notifier import mail
+from shared.calendar import japanese_date
 
 CONSULTATION_ID = uuid.UUID("0b6f8a52-8a7d-4c55-9b53-1f4f5f0e2a10")
 
@@ -32,7 +33,7 @@ def body(message) -> str:
     (date(2026, 11, 29), "2026年11月29日（日）"),
 ])
 def test_japanese_date_has_the_weekday(day, text):
-    assert mail.japanese_date(day) == text
+    assert japanese_date(day) == text
 
 
 def test_subject_and_body_carry_the_receipt_number_and_the_contact_day():
