@@ -4,7 +4,7 @@ import uuid
 
 from sqlalchemy import Column, DateTime, MetaData, Table, Text, Uuid, func
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -17,7 +17,7 @@ def inbox_table(metadata: MetaData) -> Table:
     )
 
 
-async def first_delivery(session: AsyncSession, inbox: Table, consumer: str, event_id: uuid.UUID) -> bool:
+async def first_delivery(session: AsyncConnection, inbox: Table, consumer: str, event_id: uuid.UUID) -> bool:
     """True the first time (consumer, event_id) is seen; a concurrent duplicate waits for the
     first transaction and then sees False."""
     inserted = await session.execute(

@@ -3,9 +3,20 @@ it, and a relay publishes it afterwards. Nothing on a request path ever talks to
 import uuid
 
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Identity, Index, Integer, MetaData, Table, Text, Uuid, func, insert,
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    func,
+    insert,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.events import Envelope, Event, wrap
 
@@ -32,7 +43,7 @@ def notify_channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
-async def add_event(session: AsyncSession, outbox: Table, event: Event, correlation_id: uuid.UUID) -> Envelope:
+async def add_event(session: AsyncConnection, outbox: Table, event: Event, correlation_id: uuid.UUID) -> Envelope:
     """Stage an event in the caller's transaction; a trigger wakes the relay at commit."""
     envelope = wrap(event, correlation_id)
     await session.execute(

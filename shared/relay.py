@@ -7,14 +7,12 @@ the row: consumers are idempotent through their inbox.
 """
 import asyncio
 import logging
-import uuid
 
 import aio_pika
 import asyncpg
-from sqlalchemy import Table, select, update, func
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import Table, func, select, update
 
-from shared.db import libpq_dsn
+from shared.db import Database, libpq_dsn
 from shared.outbox import notify_channel
 from shared.settings import Settings
 from shared.topology import EVENTS_EXCHANGE
@@ -24,7 +22,7 @@ MAX_BACKOFF_S = 30.0
 
 
 class OutboxRelay:
-    def __init__(self, outbox: Table, sessions: async_sessionmaker, settings: Settings):
+    def __init__(self, outbox: Table, sessions: Database, settings: Settings):
         self.outbox = outbox
         self.sessions = sessions
         self.settings = settings

@@ -9,9 +9,9 @@ from fastapi import APIRouter, FastAPI, Response
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import Table, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import make_engine, make_sessions
+from shared.db import Database, make_engine, make_sessions
 from shared.logs import configure
 from shared.messaging import make_broker
 from shared.relay import OutboxRelay
@@ -22,7 +22,7 @@ log = logging.getLogger("payhara.runtime")
 
 class ServiceRuntime:
     def __init__(self, name: str, settings: Settings, engine: AsyncEngine,
-                 sessions: async_sessionmaker, broker: RabbitBroker, outbox: Table | None):
+                 sessions: Database, broker: RabbitBroker, outbox: Table | None):
         self.name = name
         self.settings = settings
         self.engine = engine

@@ -13,9 +13,9 @@ from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.console.orm import operators
+from shared.db import Database
 
 log = logging.getLogger("payhara.console")
 
@@ -73,7 +73,7 @@ def _operator(row) -> Operator:
     return Operator(row.id, row.login, row.display_name)
 
 
-async def add_operator(sessions: async_sessionmaker, login: str, display_name: str, password: str) -> Operator:
+async def add_operator(sessions: Database, login: str, display_name: str, password: str) -> Operator:
     """Create an operator, or reset the password and display name of an existing one.
     A disabled account stays disabled: re-enabling is a separate, deliberate act."""
     password_hash = await asyncio.to_thread(hash_password, password)
@@ -90,7 +90,7 @@ async def add_operator(sessions: async_sessionmaker, login: str, display_name: s
     return operator
 
 
-async def authenticate(sessions: async_sessionmaker, login: str, password: str) -> Operator | None:
+async def authenticate(sessions: Database, login: str, password: str) -> Operator | None:
     """The operator for this login and password, or None; the caller cannot tell why not."""
     async with sessions() as session:
         row = (await session.execute(select(operators).where(operators.c.login == normalize_login(login)))).first()
@@ -101,7 +101,7 @@ async def authenticate(sessions: async_sessionmaker, login: str, password: str) 
     return _operator(row)
 
 
-async def operator_by_id(sessions: async_sessionmaker, operator_id: int) -> Operator | None:
+async def operator_by_id(sessions: Database, operator_id: int) -> Operator | None:
     """The logged-in operator behind a session; None once the account is disabled or gone."""
     async with sessions() as session:
         row = (await session.execute(

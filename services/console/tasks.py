@@ -4,17 +4,17 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.console.orm import inbox, tasks
 from shared import events as ev
+from shared.db import Database
 from shared.inbox import first_delivery
 
 log = logging.getLogger("payhara.console")
 CONSUMER = "console.task"
 
 
-async def record_task(event: ev.TaskIssued, envelope: ev.Envelope, sessions: async_sessionmaker) -> bool:
+async def record_task(event: ev.TaskIssued, envelope: ev.Envelope, sessions: Database) -> bool:
     """Keep the task for the operators; True when this delivery added it. A redelivered event
     (inbox) and the same task in a new event (primary key) both change nothing."""
     async with sessions.begin() as session:
@@ -37,7 +37,7 @@ async def record_task(event: ev.TaskIssued, envelope: ev.Envelope, sessions: asy
     return recorded
 
 
-async def open_tasks(sessions: async_sessionmaker) -> list[Row]:
+async def open_tasks(sessions: Database) -> list[Row]:
     """Open tasks, the most urgent first: by due time (tasks without one last), then by issue time."""
     async with sessions() as session:
         result = await session.execute(

@@ -6,11 +6,11 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
 from services.console import accounts, tasks
 from shared.calendar import WEEKDAYS_JA, to_japan
+from shared.db import Database
 from shared.settings import Settings
 
 log = logging.getLogger("payhara.console")
@@ -92,7 +92,7 @@ def field(form, name: str) -> str:
     return value[:MAX_FIELD_CHARS] if isinstance(value, str) else ""
 
 
-def router(sessions: async_sessionmaker) -> APIRouter:
+def router(sessions: Database) -> APIRouter:
     web = APIRouter()
 
     async def current_operator(request: Request) -> accounts.Operator | None:

@@ -8,14 +8,19 @@ from datetime import datetime, timezone
 
 from sqlalchemy import delete, insert, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.eligibility.orm import institutions, members
 from services.eligibility.registry_csv import (
-    InstitutionRow, MemberRow, RegistryFileError, RowError, normalize_member_no, normalize_name,
-    parse_institutions, parse_members,
+    InstitutionRow,
+    MemberRow,
+    RegistryFileError,
+    RowError,
+    normalize_member_no,
+    normalize_name,
+    parse_institutions,
+    parse_members,
 )
-from shared.db import make_engine, make_sessions
+from shared.db import Database, make_engine, make_sessions
 from shared.settings import get_settings
 
 LINK_FIELDS = ("founder_member_no", "manager_member_no")
@@ -36,7 +41,7 @@ def check_links(members_: list[MemberRow], institutions_: list[InstitutionRow],
         raise RegistryFileError(errors)
 
 
-async def replace_registry(sessions: async_sessionmaker, members_: list[MemberRow],
+async def replace_registry(sessions: Database, members_: list[MemberRow],
                            institutions_: list[InstitutionRow], *,
                            institution_lines: Mapping[str, int] | None = None) -> tuple[int, int]:
     """Replace the whole registry; returns (members, institutions) imported. Raises

@@ -3,12 +3,13 @@ import logging
 
 from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as upsert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.eligibility import verdicts as rules
 from services.eligibility.orm import inbox, institutions, members, outbox, verdicts
 from services.eligibility.registry_csv import normalize_member_no
 from shared import events as ev
+from shared.db import Database
 from shared.inbox import first_delivery
 from shared.outbox import add_event
 
@@ -16,7 +17,7 @@ log = logging.getLogger("payhara.eligibility")
 CONSUMER = "eligibility.judge"
 
 
-async def judge(event: ev.ConsultationReceived, envelope: ev.Envelope, sessions: async_sessionmaker) -> None:
+async def judge(event: ev.ConsultationReceived, envelope: ev.Envelope, sessions: Database) -> None:
     """Verdict row, inbox row and the verdict's event in one transaction."""
     applicant = rules.Applicant(
         role=event.consultant.role,
@@ -53,7 +54,7 @@ def _number_that_matters(applicant: rules.Applicant) -> str | None:
     return normalize_member_no(given) or None if given else None
 
 
-async def _registry_for(session: AsyncSession, number: str | None
+async def _registry_for(session: AsyncConnection, number: str | None
                         ) -> tuple[rules.Member | None, list[rules.Institution]]:
     """The member row for `number` and the institutions it founded or manages."""
     if number is None:

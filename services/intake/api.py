@@ -5,11 +5,11 @@ from pathlib import Path
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.intake import consultations
 from services.intake.forms import Rejected, parse
 from shared.calendar import japanese_date
+from shared.db import Database
 from shared.prefectures import PREFECTURES
 
 MAX_BODY_BYTES = 64 * 1024
@@ -49,7 +49,7 @@ def form_payload(form) -> dict:
     }
 
 
-def router(sessions: async_sessionmaker) -> APIRouter:
+def router(sessions: Database) -> APIRouter:
     api = APIRouter()
 
     @api.post("/api/v1/consultations", status_code=202)

@@ -5,13 +5,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.intake import receipts
 from services.intake.forms import ConsultationForm
 from services.intake.orm import consultations, inbox, outbox, receipt_numbers
 from shared import events as ev
 from shared.calendar import first_contact_day, japanese_date, japanese_slot
+from shared.db import Database
 from shared.inbox import first_delivery
 from shared.outbox import add_event
 
@@ -27,7 +27,7 @@ class Receipt:
     contact_expected_from: date
 
 
-async def submit(form: ConsultationForm, channel: str, sessions: async_sessionmaker) -> Receipt:
+async def submit(form: ConsultationForm, channel: str, sessions: Database) -> Receipt:
     """Record the consultation and its `received` event in one transaction; the receipt is
     returned only after the commit, so a receipt that was shown is never lost."""
     received_at = datetime.now(timezone.utc)
@@ -56,7 +56,7 @@ async def submit(form: ConsultationForm, channel: str, sessions: async_sessionma
     return Receipt(consultation_id, receipt_no, token, received_at, expected)
 
 
-async def status_of(receipt_no: str, token: str | None, sessions: async_sessionmaker) -> dict | None:
+async def status_of(receipt_no: str, token: str | None, sessions: Database) -> dict | None:
     """The consultant's view of their receipt, or None when the receipt or token is wrong
     (the caller cannot tell which)."""
     if not receipts.is_well_formed(receipt_no):
@@ -82,7 +82,7 @@ async def status_of(receipt_no: str, token: str | None, sessions: async_sessionm
 
 
 async def follow(envelope: ev.Envelope, consultation_id: uuid.UUID, status: str,
-                 sessions: async_sessionmaker, consumer: str, **slot) -> None:
+                 sessions: Database, consumer: str, **slot) -> None:
     """Move the consultant-facing status forward on a verdict or schedule event (once)."""
     async with sessions.begin() as session:
         if not await first_delivery(session, inbox, consumer, envelope.event_id):
@@ -100,7 +100,7 @@ async def follow(envelope: ev.Envelope, consultation_id: uuid.UUID, status: str,
             )
 
 
-async def note_acknowledgement(envelope: ev.Envelope, event: ev.EmailSent, sessions: async_sessionmaker) -> None:
+async def note_acknowledgement(envelope: ev.Envelope, event: ev.EmailSent, sessions: Database) -> None:
     """Remember when the acknowledgement e-mail went out, for the consultant's status view."""
     if event.kind != "acknowledgement":
         return

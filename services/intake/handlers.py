@@ -1,16 +1,16 @@
 """Intake's consumers: verdicts and schedules keep the consultant's status view current."""
 from faststream.rabbit import RabbitBroker
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.intake.consultations import follow, note_acknowledgement
 from shared import events as ev
+from shared.db import Database
 from shared.messaging import consumes
 from shared.settings import Settings
 
 SERVICE = "intake"
 
 
-def register(broker: RabbitBroker, sessions: async_sessionmaker, settings: Settings) -> None:
+def register(broker: RabbitBroker, sessions: Database, settings: Settings) -> None:
     def on(event_type):
         return consumes(broker, SERVICE, event_type, settings)
 

@@ -22,13 +22,14 @@ from datetime import datetime, timezone
 from prometheus_client import Counter
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notifier import mail
 from services.notifier.orm import consultations, inbox, notifications, outbox
 from services.notifier.sending import Mailer, MailNotSent
 from services.notifier.tasks import issue_pending, lock_consultation
 from shared import events as ev
+from shared.db import Database
 from shared.inbox import first_delivery
 from shared.outbox import add_event
 from shared.settings import Settings
@@ -42,7 +43,7 @@ possible_duplicates = Counter(
 )
 
 
-async def acknowledge(event: ev.ConsultationReceived, envelope: ev.Envelope, sessions: async_sessionmaker,
+async def acknowledge(event: ev.ConsultationReceived, envelope: ev.Envelope, sessions: Database,
                       mailer: Mailer, settings: Settings) -> None:
     async with _exclusive(sessions, event.consultation_id) as session:
         async with session.begin():  # tx A: the copy, waiting tasks, the attempt
@@ -69,7 +70,7 @@ async def acknowledge(event: ev.ConsultationReceived, envelope: ev.Envelope, ses
     log.info("acknowledgement e-mail sent: receipt=%s", copy.receipt_no)
 
 
-async def _keep_copy(session: AsyncSession, event: ev.ConsultationReceived):
+async def _keep_copy(session: AsyncConnection, event: ev.ConsultationReceived):
     await lock_consultation(session, event.consultation_id)
     await session.execute(insert(consultations).values(
         consultation_id=event.consultation_id, receipt_no=event.receipt_no, consultant_name=event.consultant.name,
@@ -83,7 +84,7 @@ async def _keep_copy(session: AsyncSession, event: ev.ConsultationReceived):
     return copy
 
 
-async def _begin_attempt(session: AsyncSession, copy) -> bool:
+async def _begin_attempt(session: AsyncConnection, copy) -> bool:
     """Record one more attempt, committed before the send; False when already sent."""
     await session.execute(insert(notifications).values(
         consultation_id=copy.consultation_id, kind=KIND, status="sending").on_conflict_do_nothing())
@@ -104,15 +105,14 @@ def _this(statement, copy):
 
 
 @asynccontextmanager
-async def _exclusive(sessions: async_sessionmaker, consultation_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
+async def _exclusive(sessions: Database, consultation_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
     """A session on one connection holding this consultation's acknowledgement lock throughout."""
     key = func.hashtextextended(f"notifier.acknowledgement:{consultation_id}", 0)
-    async with sessions.kw["bind"].connect() as connection:
+    async with sessions.engine.connect() as connection:
         await connection.execute(select(func.pg_advisory_lock(key)))
         await connection.commit()
         try:
-            async with sessions(bind=connection) as session:
-                yield session
+            yield connection
         finally:
             try:
                 await connection.execute(select(func.pg_advisory_unlock(key)))

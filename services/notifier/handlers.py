@@ -1,18 +1,18 @@
 """The notifier's consumers: acknowledge receipts, issue tasks for operators."""
 from faststream.rabbit import RabbitBroker
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.notifier import tasks
 from services.notifier.acknowledging import acknowledge
 from services.notifier.sending import Mailer
 from shared import events as ev
+from shared.db import Database
 from shared.messaging import consumes
 from shared.settings import Settings
 
 SERVICE = "notifier"
 
 
-def register(broker: RabbitBroker, sessions: async_sessionmaker, settings: Settings, mailer: Mailer) -> None:
+def register(broker: RabbitBroker, sessions: Database, settings: Settings, mailer: Mailer) -> None:
     def on(event_type):
         return consumes(broker, SERVICE, event_type, settings)
 

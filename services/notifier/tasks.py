@@ -12,10 +12,11 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notifier.orm import consultations, inbox, outbox, pending, tasks
 from shared import events as ev
+from shared.db import Database
 from shared.inbox import first_delivery
 from shared.outbox import add_event
 
@@ -34,7 +35,7 @@ class TaskOrder:
     due_ends_at: datetime | None = None
 
 
-async def on_scheduled(event: ev.CallbackScheduled, envelope: ev.Envelope, sessions: async_sessionmaker) -> None:
+async def on_scheduled(event: ev.CallbackScheduled, envelope: ev.Envelope, sessions: Database) -> None:
     # kind "call" until the copy says the consultant asked for e-mail (see contact_kind)
     await _order(envelope, sessions, "notifier.scheduled", TaskOrder(
         event.consultation_id, "call", booking_id=event.booking_id,
@@ -43,16 +44,16 @@ async def on_scheduled(event: ev.CallbackScheduled, envelope: ev.Envelope, sessi
 
 
 async def on_review_requested(event: ev.EligibilityReviewRequested, envelope: ev.Envelope,
-                              sessions: async_sessionmaker) -> None:
+                              sessions: Database) -> None:
     await _order(envelope, sessions, "notifier.review", TaskOrder(event.consultation_id, "review", reason=event.reason))
 
 
-async def on_rejected(event: ev.EligibilityRejected, envelope: ev.Envelope, sessions: async_sessionmaker) -> None:
+async def on_rejected(event: ev.EligibilityRejected, envelope: ev.Envelope, sessions: Database) -> None:
     # No automated rejection mail: an operator tells the consultant, kindly, in person.
     await _order(envelope, sessions, "notifier.rejected", TaskOrder(event.consultation_id, "decline", reason=event.reason))
 
 
-async def _order(envelope: ev.Envelope, sessions: async_sessionmaker, consumer: str, order: TaskOrder) -> None:
+async def _order(envelope: ev.Envelope, sessions: Database, consumer: str, order: TaskOrder) -> None:
     async with sessions.begin() as session:
         if not await first_delivery(session, inbox, consumer, envelope.event_id):
             return
@@ -67,13 +68,13 @@ async def _order(envelope: ev.Envelope, sessions: async_sessionmaker, consumer: 
         await issue(session, copy, order)
 
 
-async def lock_consultation(session: AsyncSession, consultation_id: uuid.UUID) -> None:
+async def lock_consultation(session: AsyncConnection, consultation_id: uuid.UUID) -> None:
     """Serialise, per consultation, the arrival of its copy with the tasks waiting for it."""
     key = func.hashtextextended(f"notifier.consultation:{consultation_id}", 0)
     await session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
-async def issue_pending(session: AsyncSession, copy) -> None:
+async def issue_pending(session: AsyncConnection, copy) -> None:
     """Issue every task that waited for this copy; the caller holds lock_consultation."""
     waiting = (await session.execute(
         select(pending).where(pending.c.consultation_id == copy.consultation_id)
@@ -88,7 +89,7 @@ def contact_kind(contact_method: str) -> str:
     return "call" if contact_method == "phone" else "email"
 
 
-async def issue(session: AsyncSession, copy, order: TaskOrder) -> None:
+async def issue(session: AsyncConnection, copy, order: TaskOrder) -> None:
     """One task per (consultation, kind) and per booking: a second order is a no-op."""
     kind = contact_kind(copy.contact_method) if order.booking_id else order.kind
     task_id = uuid.uuid4()

@@ -13,11 +13,12 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.scheduler.orm import bookings, inbox, outbox, slots
 from services.scheduler.slots import booking_days, day_bounds, slots_of
 from shared import events as ev
+from shared.db import Database
 from shared.inbox import first_delivery
 from shared.outbox import add_event
 from shared.settings import Settings
@@ -53,7 +54,7 @@ ORDER BY starts_at LIMIT 1 FOR UPDATE
 """)
 
 
-async def book_callback(event: ev.EligibilityConfirmed, envelope: ev.Envelope, sessions: async_sessionmaker,
+async def book_callback(event: ev.EligibilityConfirmed, envelope: ev.Envelope, sessions: Database,
                         settings: Settings, now: datetime | None = None) -> None:
     now = now or datetime.now(timezone.utc)
     async with sessions.begin() as session:
@@ -84,7 +85,7 @@ async def book_callback(event: ev.EligibilityConfirmed, envelope: ev.Envelope, s
                     settings.booking_horizon_days, event.receipt_no)
 
 
-async def take_slot(session: AsyncSession, day: date, capacity: int):
+async def take_slot(session: AsyncConnection, day: date, capacity: int):
     """Book one seat in the earliest slot of `day` with room; None when the day is full."""
     day_slots = [{"starts_at": s, "ends_at": e, "capacity": capacity} for s, e in slots_of(day)]
     if not day_slots:
