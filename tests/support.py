@@ -5,13 +5,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
 
+from services.devdesk import child_commands
 from shared.topology import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,15 +63,14 @@ class DeskProcesses:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     def start(self, name: str) -> None:
-        command = ["smtp-sink"] if name == "smtp" else ["run", name]
+        """Start one child as `payhara up` would: a service name, or "smtp-sink"."""
         log = open(self.logs / f"{name}.log", "ab")
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", *command], cwd=ROOT, env=self.env,
-            stdout=log, stderr=subprocess.STDOUT,
+            child_commands()[name], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
 
     def start_all(self) -> None:
-        self.start("smtp")
+        self.start("smtp-sink")
         for service in SERVICES:
             self.start(service)
         for service in SERVICES:
