@@ -1,70 +1,182 @@
-"""The broker of a service and the one way its consumers are written.
+"""The consumers of a service, and the one way they are written: in batches.
 
-Acknowledgement policy, chosen once for the whole desk: a handler's transaction commits, then
-the delivery is acked. Any other exception nacks with requeue (transient: the database or the
-broker was away); the quorum queue's delivery limit then sends a message that keeps failing to
-its DLQ. A message that can never be processed (not JSON, wrong shape) is rejected at once to
-the DLQ with the reason logged, so the queue keeps flowing.
+A handler takes every delivery that is waiting on its queue (up to the prefetch) and handles
+them in one transaction, so a busy desk pays one commit, one inbox insert and one outbox insert
+per batch instead of per event. The acknowledgement policy, chosen once for the whole desk:
+
+- the batch's transaction commits, then its deliveries are acked;
+- the batch fails: each of its deliveries is handled again on its own, so one bad event cannot
+  hold back the others; one that fails on its own is nacked with requeue (the database or the
+  broker was away, say), and the quorum queue's delivery limit sends a message that keeps
+  failing to its DLQ;
+- a message that can never be processed (not JSON, the wrong shape) is rejected to the DLQ at
+  once, with the reason logged, so the queue keeps flowing.
+
+aio-pika directly rather than FastStream: FastStream has no batch subscriber for RabbitMQ, and
+its per-message machinery costs about 0.42 ms of CPU against aio-pika's 0.09 (bench/consume.py).
 """
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from faststream import AckPolicy
-from faststream.exceptions import RejectMessage
-from faststream.rabbit import Channel, RabbitBroker, RabbitMessage
-from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
-from prometheus_client import REGISTRY
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from shared.events import Envelope, Event, unwrap
 from shared.settings import Settings
-from shared.topology import events_exchange, rabbit_queue
+from shared.topology import queue_arguments, queue_name
 
 log = logging.getLogger("payhara.messaging")
 E = TypeVar("E", bound=Event)
-Handler = Callable[[E, Envelope], Awaitable[None]]
+
+handled = Counter("payhara_deliveries", "Deliveries by queue and outcome", ["queue", "outcome"])
+batch_sizes = Histogram("payhara_batch_size", "Deliveries handled per transaction", ["queue"],
+                        buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 
 
-def make_broker(settings: Settings, service: str) -> RabbitBroker:
-    return RabbitBroker(
-        settings.amqp_url,
-        app_id=f"payhara-{service}",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        default_channel=Channel(prefetch_count=settings.prefetch),
-        graceful_timeout=10.0,
-        reconnect_interval=2.0,
-        middlewares=[RabbitPrometheusMiddleware(registry=REGISTRY)],
-        log_level=logging.DEBUG,
-    )
+@dataclass(frozen=True)
+class Delivery(Generic[E]):
+    """One event as it arrived: its envelope (event_id, occurred_at ...) and its parsed body."""
+
+    envelope: Envelope
+    event: E
 
 
-def consumes(broker: RabbitBroker, service: str, event_type: type[E], settings: Settings):
-    """Subscribe `handler(event, envelope)` to this service's queue for `event_type`."""
+BatchHandler = Callable[[list[Delivery[E]]], Awaitable[None]]
 
-    def decorate(handler: Handler) -> Handler:
-        queue = rabbit_queue(service, event_type, settings.delivery_limit)
 
-        @broker.subscriber(queue, events_exchange, title=queue.name, decoder=keep_body)
-        async def deliver(message: RabbitMessage) -> None:
+@dataclass
+class _Subscription:
+    queue: str
+    event_type: type[Event]
+    handler: BatchHandler
+    waiting: asyncio.Queue
+
+
+class Consumers:
+    """All consumers of one service, on one robust connection (it reconnects, and restores its
+    channels and consumers by itself after the broker comes back)."""
+
+    def __init__(self, settings: Settings, service: str):
+        self.settings = settings
+        self.service = service
+        self.subscriptions: list[_Subscription] = []
+        self._connection: AbstractRobustConnection | None = None
+        self._runners: list[asyncio.Task] = []
+
+    def on(self, event_type: type[E]) -> Callable[[BatchHandler], BatchHandler]:
+        """Subscribe `handler(deliveries)` to this service's queue for `event_type`."""
+
+        def decorate(handler: BatchHandler) -> BatchHandler:
+            name = queue_name(self.service, event_type)
+            self.subscriptions.append(_Subscription(name, event_type, handler, asyncio.Queue()))
+            return handler
+
+        return decorate
+
+    async def start(self) -> None:
+        self._connection = await aio_pika.connect_robust(
+            self.settings.amqp_url, client_properties={"connection_name": f"payhara-{self.service}"},
+            reconnect_interval=2.0, timeout=10)
+        for subscription in self.subscriptions:
+            channel = await self._connection.channel()
+            await channel.set_qos(prefetch_count=self.settings.prefetch)
+            # same arguments as `payhara migrate` declares: a queue that differs fails loudly here
+            queue = await channel.declare_queue(
+                subscription.queue, durable=True,
+                arguments=queue_arguments(subscription.queue, self.settings.delivery_limit))
+            await queue.consume(subscription.waiting.put)
+            self._runners.append(asyncio.create_task(self._run(subscription), name=subscription.queue))
+
+    async def stop(self) -> None:
+        for runner in self._runners:
+            runner.cancel()
+        await asyncio.gather(*self._runners, return_exceptions=True)
+        self._runners.clear()
+        if self._connection is not None:
+            await self._connection.close()
+
+    def ready(self) -> bool:
+        """Connected, and every consumer's loop alive (a robust connection that is reconnecting
+        is not closed, but it is not connected either)."""
+        connection = self._connection
+        return (connection is not None and connection.connected.is_set() and not connection.is_closed
+                and all(not runner.done() for runner in self._runners))
+
+    async def _run(self, subscription: _Subscription) -> None:
+        while True:
+            batch = [await subscription.waiting.get()]
+            while len(batch) < self.settings.prefetch and not subscription.waiting.empty():
+                batch.append(subscription.waiting.get_nowait())
             try:
-                envelope, event = unwrap(message.body, event_type)
-            except (ValidationError, ValueError) as error:
-                log.error(
-                    "malformed message rejected to %s.dlq: message_id=%s reason=%s",
-                    queue.name, message.message_id, describe(error),
-                )
-                raise RejectMessage() from None
-            await handler(event, envelope)
+                await self._handle(subscription, batch)
+            except Exception:  # never let one batch stop the queue: its messages come back
+                log.exception("batch on %s not settled; the broker will redeliver it", subscription.queue)
 
-        return handler
+    async def _handle(self, subscription: _Subscription, messages: list[AbstractIncomingMessage]) -> None:
+        readable: list[tuple[AbstractIncomingMessage, Delivery]] = []
+        for message in messages:
+            delivery = self._read(subscription, message)
+            if delivery is None:
+                await message.reject(requeue=False)
+                handled.labels(subscription.queue, "rejected").inc()
+            else:
+                readable.append((message, delivery))
+        if not readable:
+            return
+        try:
+            await subscription.handler([delivery for _, delivery in readable])
+        except Exception as error:
+            if len(readable) == 1:
+                await self._requeue(subscription, readable[0][0], error)
+                return
+            log.warning("batch of %d on %s failed (%s): handling each on its own",
+                        len(readable), subscription.queue, type(error).__name__)
+            for message, delivery in readable:
+                try:
+                    await subscription.handler([delivery])
+                except Exception as single_error:
+                    await self._requeue(subscription, message, single_error)
+                else:
+                    await message.ack()
+                    handled.labels(subscription.queue, "acked").inc()
+            return
+        await _ack_all([message for message, _ in readable])
+        handled.labels(subscription.queue, "acked").inc(len(readable))
+        batch_sizes.labels(subscription.queue).observe(len(readable))
 
-    return decorate
+    def _read(self, subscription: _Subscription, message: AbstractIncomingMessage) -> Delivery | None:
+        try:
+            envelope, event = unwrap(message.body, subscription.event_type)
+        except (ValidationError, ValueError) as error:
+            log.error("malformed message rejected to %s.dlq: message_id=%s reason=%s",
+                      subscription.queue, message.message_id, describe(error))
+            return None
+        return Delivery(envelope, event)
+
+    async def _requeue(self, subscription: _Subscription, message: AbstractIncomingMessage,
+                       error: Exception) -> None:
+        # the type only: an exception's text can carry the personal data it was handling
+        log.warning("event %s on %s failed (%s): requeued", message.message_id, subscription.queue,
+                    type(error).__name__)
+        await message.nack(requeue=True)
+        handled.labels(subscription.queue, "requeued").inc()
 
 
-async def keep_body(message: RabbitMessage) -> bytes:
-    """No decoding before `deliver`: unwrap() parses, and rejects what it cannot read."""
-    return message.body
+async def _ack_all(messages: Sequence[AbstractIncomingMessage]) -> None:
+    """One `multiple` ack per channel: deliveries reach the queue in delivery-tag order and each
+    batch takes the oldest of them, so the last tag covers exactly this batch. Deliveries of a
+    channel that was lost meanwhile cannot be acked: the broker redelivers them, and the inbox
+    recognises them."""
+    last_of_channel: dict[int, AbstractIncomingMessage] = {}
+    for message in messages:
+        last_of_channel[id(message.channel)] = message
+    for message in last_of_channel.values():
+        await message.ack(multiple=True)
 
 
 def describe(error: Exception) -> str:

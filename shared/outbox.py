@@ -1,6 +1,7 @@
 """Transactional outbox: an event is written in the same transaction as the change that caused
 it, and a relay publishes it afterwards. Nothing on a request path ever talks to the broker."""
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import (
     BigInteger,
@@ -55,3 +56,15 @@ async def add_event(session: AsyncConnection, outbox: Table, event: Event, corre
         )
     )
     return envelope
+
+
+async def add_events(session: AsyncConnection, outbox: Table,
+                     events: Sequence[tuple[Event, uuid.UUID]]) -> list[Envelope]:
+    """Stage many (event, correlation_id) in the caller's transaction, in one statement."""
+    envelopes = [wrap(event, correlation_id) for event, correlation_id in events]
+    if envelopes:
+        await session.execute(insert(outbox), [
+            {"event_id": e.event_id, "routing_key": e.event_type, "correlation_id": e.correlation_id,
+             "body": e.model_dump_json()} for e in envelopes
+        ])
+    return envelopes

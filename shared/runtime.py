@@ -1,4 +1,4 @@
-"""What every service process runs besides its own handlers: the broker, the outbox relay,
+"""What every service process runs besides its own handlers: its consumers, the outbox relay,
 and the health, readiness and metrics endpoints."""
 import asyncio
 import contextlib
@@ -6,14 +6,13 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Response
-from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import Database, make_engine, make_sessions
 from shared.logs import configure
-from shared.messaging import make_broker
+from shared.messaging import Consumers
 from shared.relay import OutboxRelay
 from shared.settings import Settings
 
@@ -22,31 +21,31 @@ log = logging.getLogger("payhara.runtime")
 
 class ServiceRuntime:
     def __init__(self, name: str, settings: Settings, engine: AsyncEngine,
-                 sessions: Database, broker: RabbitBroker, outbox: Table | None):
+                 sessions: Database, consumers: Consumers, outbox: Table | None):
         self.name = name
         self.settings = settings
         self.engine = engine
         self.sessions = sessions
-        self.broker = broker
+        self.consumers = consumers
         self.relay = OutboxRelay(outbox, sessions, settings) if outbox is not None else None
         self._relay_task: asyncio.Task | None = None
 
     @classmethod
     def assemble(cls, name: str, settings: Settings, outbox: Table | None) -> "ServiceRuntime":
-        """The parts every service is made of: logging, database, broker, outbox relay."""
+        """The parts every service is made of: logging, database, consumers, outbox relay."""
         configure(name)
         engine = make_engine(settings)
-        return cls(name, settings, engine, make_sessions(engine), make_broker(settings, name), outbox)
+        return cls(name, settings, engine, make_sessions(engine), Consumers(settings, name), outbox)
 
     def app(self, **fastapi_options) -> FastAPI:
-        """The service's HTTP app, running the broker and relay for its lifetime."""
+        """The service's HTTP app, running the consumers and relay for its lifetime."""
         app = FastAPI(title=f"payhara-desk {self.name}", lifespan=self.lifespan, **fastapi_options)
         app.include_router(self.health_router())
         return app
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI):
-        await self.broker.start()
+        await self.consumers.start()
         if self.relay is not None:
             self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
         log.info("%s started", self.name)
@@ -57,13 +56,13 @@ class ServiceRuntime:
                 self._relay_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._relay_task
-            await self.broker.stop()
+            await self.consumers.stop()
             await self.engine.dispose()
 
     async def problems(self) -> list[str]:
         """Why this instance should not take traffic now; empty when ready."""
         found = []
-        if not await self.broker.ping(timeout=1.0):
+        if not self.consumers.ready():
             found.append("broker")
         if self._relay_task is not None and self._relay_task.done():
             found.append("outbox_relay")

@@ -1,16 +1,11 @@
 """The console's consumer: each task the notifier issues joins the operators' list."""
-from faststream.rabbit import RabbitBroker
-
-from services.console.tasks import record_task
+from services.console.tasks import record_tasks
 from shared import events as ev
 from shared.db import Database
-from shared.messaging import consumes
-from shared.settings import Settings
-
-SERVICE = "console"
+from shared.messaging import Consumers, Delivery
 
 
-def register(broker: RabbitBroker, sessions: Database, settings: Settings) -> None:
-    @consumes(broker, SERVICE, ev.TaskIssued, settings)
-    async def task_issued(event: ev.TaskIssued, envelope: ev.Envelope) -> None:
-        await record_task(event, envelope, sessions)
+def register(consumers: Consumers, sessions: Database) -> None:
+    @consumers.on(ev.TaskIssued)
+    async def task_issued(deliveries: list[Delivery[ev.TaskIssued]]) -> None:
+        await record_tasks(deliveries, sessions)

@@ -1,4 +1,4 @@
-"""Composition root of the console: settings, database, broker, consumer, sessions, HTTP."""
+"""Composition root of the console: settings, database, consumer, sessions, HTTP."""
 from fastapi import FastAPI
 
 from services.console import handlers, web
@@ -11,7 +11,7 @@ SERVICE = "console"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox)
-    handlers.register(runtime.broker, runtime.sessions, runtime.settings)
+    handlers.register(runtime.consumers, runtime.sessions)
     # no public API docs: everything here but the health routes is behind the operators' log-in
     app = runtime.app(docs_url=None, redoc_url=None, openapi_url=None)
     web.add_sessions(app, runtime.settings)

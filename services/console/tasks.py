@@ -8,33 +8,39 @@ from sqlalchemy.engine import Row
 from services.console.orm import inbox, tasks
 from shared import events as ev
 from shared.db import Database
-from shared.inbox import first_delivery
+from shared.inbox import first_deliveries
+from shared.messaging import Delivery
 
 log = logging.getLogger("payhara.console")
 CONSUMER = "console.task"
 
 
-async def record_task(event: ev.TaskIssued, envelope: ev.Envelope, sessions: Database) -> bool:
-    """Keep the task for the operators; True when this delivery added it. A redelivered event
+async def record_tasks(deliveries: list[Delivery[ev.TaskIssued]], sessions: Database) -> int:
+    """Keep the tasks for the operators; returns how many this batch added. A redelivered event
     (inbox) and the same task in a new event (primary key) both change nothing."""
     async with sessions.begin() as session:
-        if not await first_delivery(session, inbox, CONSUMER, envelope.event_id):
-            return False
-        added = await session.execute(
-            insert(tasks).values(
-                task_id=event.task_id, consultation_id=event.consultation_id, receipt_no=event.receipt_no,
-                kind=event.kind, reason=event.reason,
-                due_starts_at=event.due_starts_at, due_ends_at=event.due_ends_at,
-                consultant_name=event.consultant_name, contact_method=event.contact.method,
-                phone=event.contact.phone, email=event.contact.email,
-                category=event.category, summary=event.summary, urls=event.urls,
-                issued_at=envelope.occurred_at,
-            ).on_conflict_do_nothing(index_elements=[tasks.c.task_id]).returning(tasks.c.task_id)
-        )
-        recorded = added.first() is not None
-    log.info("task %s: receipt=%s task=%s kind=%s event=%s", "recorded" if recorded else "already known",
-             event.receipt_no, event.task_id, event.kind, envelope.event_id)
-    return recorded
+        fresh = await first_deliveries(session, inbox, CONSUMER, deliveries)
+        if not fresh:
+            return 0
+        added = set((await session.execute(
+            insert(tasks).on_conflict_do_nothing(index_elements=[tasks.c.task_id]).returning(tasks.c.task_id),
+            [_row(d.event, d.envelope) for d in fresh],
+        )).scalars())
+    for d in fresh:
+        log.info("task %s: receipt=%s task=%s kind=%s event=%s",
+                 "recorded" if d.event.task_id in added else "already known",
+                 d.event.receipt_no, d.event.task_id, d.event.kind, d.envelope.event_id)
+    return len(added)
+
+
+def _row(event: ev.TaskIssued, envelope: ev.Envelope) -> dict:
+    return dict(
+        task_id=event.task_id, consultation_id=event.consultation_id, receipt_no=event.receipt_no,
+        kind=event.kind, reason=event.reason, due_starts_at=event.due_starts_at, due_ends_at=event.due_ends_at,
+        consultant_name=event.consultant_name, contact_method=event.contact.method,
+        phone=event.contact.phone, email=event.contact.email,
+        category=event.category, summary=event.summary, urls=event.urls, issued_at=envelope.occurred_at,
+    )
 
 
 async def open_tasks(sessions: Database) -> list[Row]:

@@ -1,16 +1,12 @@
 """Eligibility's consumer: every received consultation gets a verdict."""
-from faststream.rabbit import RabbitBroker
-
 from services.eligibility.verdicting import judge
 from shared import events as ev
 from shared.db import Database
-from shared.messaging import consumes
+from shared.messaging import Consumers, Delivery
 from shared.settings import Settings
 
-SERVICE = "eligibility"
 
-
-def register(broker: RabbitBroker, sessions: Database, settings: Settings) -> None:
-    @consumes(broker, SERVICE, ev.ConsultationReceived, settings)
-    async def received(event: ev.ConsultationReceived, envelope: ev.Envelope) -> None:
-        await judge(event, envelope, sessions)
+def register(consumers: Consumers, sessions: Database, settings: Settings) -> None:
+    @consumers.on(ev.ConsultationReceived)
+    async def received(deliveries: list[Delivery[ev.ConsultationReceived]]) -> None:
+        await judge(deliveries, sessions)

@@ -1,10 +1,11 @@
 """Use cases of intake: take a consultation in, show its status, follow its progress."""
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from services.intake import receipts
 from services.intake.forms import ConsultationForm
@@ -12,7 +13,8 @@ from services.intake.orm import consultations, inbox, outbox, receipt_numbers
 from shared import events as ev
 from shared.calendar import first_contact_day, japanese_date, japanese_slot
 from shared.db import Database
-from shared.inbox import first_delivery
+from shared.inbox import first_deliveries
+from shared.messaging import Delivery
 from shared.outbox import add_event
 
 log = logging.getLogger("payhara.intake")
@@ -81,32 +83,41 @@ async def status_of(receipt_no: str, token: str | None, sessions: Database) -> d
     }
 
 
-async def follow(envelope: ev.Envelope, consultation_id: uuid.UUID, status: str,
-                 sessions: Database, consumer: str, **slot) -> None:
-    """Move the consultant-facing status forward on a verdict or schedule event (once)."""
+async def follow(deliveries: list[Delivery], status: str, sessions: Database, consumer: str,
+                 slot: Callable[[ev.Event], dict] | None = None) -> None:
+    """Move the consultant-facing status forward on verdict or schedule events (each once)."""
     async with sessions.begin() as session:
-        if not await first_delivery(session, inbox, consumer, envelope.event_id):
+        fresh = await first_deliveries(session, inbox, consumer, deliveries)
+        if not fresh:
             return
-        current = await session.scalar(
-            select(consultations.c.status).where(consultations.c.id == consultation_id).with_for_update()
-        )
-        if current is None:
-            log.error("status event %s for unknown consultation %s", envelope.event_id, consultation_id)
-            return
-        if receipts.advances(current, status):
+        ids = sorted({d.event.consultation_id for d in fresh})  # one lock order for every instance
+        current = dict((await session.execute(
+            select(consultations.c.id, consultations.c.status).where(consultations.c.id.in_(ids))
+            .order_by(consultations.c.id).with_for_update()
+        )).all())
+        now, changes = datetime.now(timezone.utc), []
+        for d in fresh:
+            cid = d.event.consultation_id
+            if cid not in current:
+                log.error("status event %s for unknown consultation %s", d.envelope.event_id, cid)
+            elif receipts.advances(current[cid], status):
+                current[cid] = status
+                changes.append({"b_id": cid, "status": status, "status_changed_at": now,
+                                **(slot(d.event) if slot else {})})
+        if changes:
             await session.execute(
-                update(consultations).where(consultations.c.id == consultation_id)
-                .values(status=status, status_changed_at=datetime.now(timezone.utc), **slot)
-            )
+                update(consultations).where(consultations.c.id == bindparam("b_id")), changes)
 
 
-async def note_acknowledgement(envelope: ev.Envelope, event: ev.EmailSent, sessions: Database) -> None:
-    """Remember when the acknowledgement e-mail went out, for the consultant's status view."""
-    if event.kind != "acknowledgement":
+async def note_acknowledgements(deliveries: list[Delivery[ev.EmailSent]], sessions: Database) -> None:
+    """Remember when each acknowledgement e-mail went out, for the consultant's status view."""
+    acknowledgements = [d for d in deliveries if d.event.kind == "acknowledgement"]
+    if not acknowledgements:
         return
     async with sessions.begin() as session:
-        if await first_delivery(session, inbox, "intake.email_sent", envelope.event_id):
+        fresh = await first_deliveries(session, inbox, "intake.email_sent", acknowledgements)
+        if fresh:
             await session.execute(
-                update(consultations).where(consultations.c.id == event.consultation_id)
-                .values(acknowledged_at=envelope.occurred_at)
-            )
+                update(consultations).where(consultations.c.id == bindparam("b_id")),
+                [{"b_id": d.event.consultation_id, "acknowledged_at": d.envelope.occurred_at}
+                 for d in sorted(fresh, key=lambda d: d.event.consultation_id)])

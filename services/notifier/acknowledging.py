@@ -20,18 +20,19 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 from prometheus_client import Counter
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notifier import mail
 from services.notifier.orm import consultations, inbox, notifications, outbox
 from services.notifier.sending import Mailer, MailNotSent
-from services.notifier.tasks import issue_pending, lock_consultation
+from services.notifier.tasks import issue_pending, lock_consultations
 from shared import events as ev
 from shared.db import Database
-from shared.inbox import first_delivery
-from shared.outbox import add_event
+from shared.inbox import first_deliveries
+from shared.messaging import Delivery
+from shared.outbox import add_events
 from shared.settings import Settings
 
 log = logging.getLogger("payhara.notifier")
@@ -43,80 +44,117 @@ possible_duplicates = Counter(
 )
 
 
-async def acknowledge(event: ev.ConsultationReceived, envelope: ev.Envelope, sessions: Database,
+async def acknowledge(deliveries: list[Delivery[ev.ConsultationReceived]], sessions: Database,
                       mailer: Mailer, settings: Settings) -> None:
-    async with _exclusive(sessions, event.consultation_id) as session:
-        async with session.begin():  # tx A: the copy, waiting tasks, the attempt
-            copy = await _keep_copy(session, event)
-            if not copy.email:  # no address: the operator's call is the acknowledgement
-                await first_delivery(session, inbox, CONSUMER, envelope.event_id)
-                return
-            if not await _begin_attempt(session, copy):
-                return
-        message = mail.acknowledgement(copy, settings.mail_from)
-        try:
-            await mailer.send(message)
-        except MailNotSent:
-            async with session.begin():  # certainly not sent: the retry is no duplicate
-                await session.execute(_this(update(notifications), copy).values(attempts=notifications.c.attempts - 1))
-            raise
-        async with session.begin():  # tx B: record the outcome
-            await session.execute(_this(update(notifications), copy).values(
-                status="sent", sent_at=datetime.now(timezone.utc), message_id=message["Message-ID"]))
-            await add_event(session, outbox, ev.EmailSent(
-                consultation_id=copy.consultation_id, receipt_no=copy.receipt_no, kind=KIND,
-                message_id=message["Message-ID"]), copy.consultation_id)
-            await first_delivery(session, inbox, CONSUMER, envelope.event_id)
-    log.info("acknowledgement e-mail sent: receipt=%s", copy.receipt_no)
+    """Acknowledge a batch of receipts: one attempt transaction, the sends over one SMTP
+    connection, one outcome transaction. Raises when a mail did not leave, after recording the
+    others, so the consumer retries those deliveries on their own."""
+    firsts = {d.event.consultation_id: d.event for d in reversed(deliveries)}  # a copy per consultation
+    async with _exclusive(sessions, list(firsts)) as session:
+        async with session.begin():  # tx A: the copies, waiting tasks, the attempts
+            copies = await _keep_copies(session, list(firsts.values()))
+            # no address: the operator's call is the acknowledgement
+            await first_deliveries(session, inbox, CONSUMER, [d for d in deliveries if not _email_of(copies, d)])
+            sending = await _begin_attempts(session, [c for c in copies.values() if c.email])
+        messages = [mail.acknowledgement(copy, settings.mail_from) for copy in sending]
+        outcomes = await mailer.send_all(messages) if messages else []
+        sent = [(c, m) for c, m, failure in zip(sending, messages, outcomes) if failure is None]
+        refused = [c for c, failure in zip(sending, outcomes) if isinstance(failure, MailNotSent)]
+        async with session.begin():  # tx B: record the outcomes
+            await _record_sent(session, sent, [d for d in deliveries if d.event.consultation_id in
+                                               {c.consultation_id for c, _ in sent}])
+            if refused:  # certainly not sent: the retry is no duplicate
+                await session.execute(_this(update(notifications)).values(attempts=notifications.c.attempts - 1),
+                                      [{"b_id": c.consultation_id} for c in refused])
+    for copy, _ in sent:
+        log.info("acknowledgement e-mail sent: receipt=%s", copy.receipt_no)
+    failures = [failure for failure in outcomes if failure is not None]
+    if failures:
+        raise failures[0]
 
 
-async def _keep_copy(session: AsyncConnection, event: ev.ConsultationReceived):
-    await lock_consultation(session, event.consultation_id)
-    await session.execute(insert(consultations).values(
-        consultation_id=event.consultation_id, receipt_no=event.receipt_no, consultant_name=event.consultant.name,
-        contact_method=event.contact.method, phone=event.contact.phone, email=event.contact.email,
-        category=event.category, summary=event.summary, urls=event.urls,
-        received_at=event.received_at, contact_expected_from=event.contact_expected_from,
-    ).on_conflict_do_nothing())
-    copy = (await session.execute(
-        select(consultations).where(consultations.c.consultation_id == event.consultation_id))).one()
-    await issue_pending(session, copy)
-    return copy
+def _email_of(copies: dict, delivery: Delivery) -> str | None:
+    return copies[delivery.event.consultation_id].email
 
 
-async def _begin_attempt(session: AsyncConnection, copy) -> bool:
-    """Record one more attempt, committed before the send; False when already sent."""
-    await session.execute(insert(notifications).values(
-        consultation_id=copy.consultation_id, kind=KIND, status="sending").on_conflict_do_nothing())
-    row = (await session.execute(_this(select(notifications), copy).with_for_update())).one()
-    if row.status == "sent":
-        log.info("acknowledgement for receipt %s already sent: redelivery skipped", copy.receipt_no)
-        return False
-    if row.attempts > 0:
-        log.warning("possible duplicate acknowledgement e-mail: receipt=%s attempt=%d "
-                    "(an earlier attempt ended without recording its outcome)", copy.receipt_no, row.attempts + 1)
-        possible_duplicates.inc()
-    await session.execute(_this(update(notifications), copy).values(attempts=notifications.c.attempts + 1))
-    return True
+async def _keep_copies(session: AsyncConnection, events: list[ev.ConsultationReceived]) -> dict:
+    ids = await lock_consultations(session, [e.consultation_id for e in events])
+    await session.execute(insert(consultations).on_conflict_do_nothing(), [dict(
+        consultation_id=e.consultation_id, receipt_no=e.receipt_no, consultant_name=e.consultant.name,
+        contact_method=e.contact.method, phone=e.contact.phone, email=e.contact.email,
+        category=e.category, summary=e.summary, urls=e.urls,
+        received_at=e.received_at, contact_expected_from=e.contact_expected_from,
+    ) for e in events])
+    copies = {row.consultation_id: row for row in (await session.execute(
+        select(consultations).where(consultations.c.consultation_id.in_(ids)))).all()}
+    await issue_pending(session, list(copies.values()))
+    return copies
 
 
-def _this(statement, copy):
-    return statement.where(notifications.c.consultation_id == copy.consultation_id, notifications.c.kind == KIND)
+async def _begin_attempts(session: AsyncConnection, copies: list) -> list:
+    """Record one more attempt for each copy not yet acknowledged, committed before the send;
+    returns those copies."""
+    if not copies:
+        return []
+    await session.execute(insert(notifications).on_conflict_do_nothing(), [
+        {"consultation_id": c.consultation_id, "kind": KIND, "status": "sending"} for c in copies])
+    rows = {row.consultation_id: row for row in (await session.execute(
+        select(notifications).where(notifications.c.kind == KIND,
+                                    notifications.c.consultation_id.in_([c.consultation_id for c in copies]))
+        .order_by(notifications.c.consultation_id).with_for_update())).all()}
+    sending = []
+    for copy in copies:
+        row = rows[copy.consultation_id]
+        if row.status == "sent":
+            log.info("acknowledgement for receipt %s already sent: redelivery skipped", copy.receipt_no)
+            continue
+        if row.attempts > 0:
+            log.warning("possible duplicate acknowledgement e-mail: receipt=%s attempt=%d "
+                        "(an earlier attempt ended without recording its outcome)", copy.receipt_no, row.attempts + 1)
+            possible_duplicates.inc()
+        sending.append(copy)
+    if sending:
+        await session.execute(_this(update(notifications)).values(attempts=notifications.c.attempts + 1),
+                              [{"b_id": c.consultation_id} for c in sending])
+    return sending
+
+
+async def _record_sent(session: AsyncConnection, sent: list, deliveries: list[Delivery]) -> None:
+    if not sent:
+        return
+    now = datetime.now(timezone.utc)
+    await session.execute(_this(update(notifications)).values(
+        status="sent", sent_at=now, message_id=bindparam("b_message_id")),
+        [{"b_id": c.consultation_id, "b_message_id": m["Message-ID"]} for c, m in sent])
+    await add_events(session, outbox, [(ev.EmailSent(
+        consultation_id=c.consultation_id, receipt_no=c.receipt_no, kind=KIND, message_id=m["Message-ID"],
+    ), c.consultation_id) for c, m in sent])
+    await first_deliveries(session, inbox, CONSUMER, deliveries)
+
+
+def _this(statement):
+    return statement.where(notifications.c.consultation_id == bindparam("b_id"), notifications.c.kind == KIND)
+
+
+# unnest keeps the array's (sorted) order: every instance takes the locks in the same order
+LOCK_ACKNOWLEDGEMENTS = text("""
+SELECT pg_advisory_lock(hashtextextended('notifier.acknowledgement:' || id::text, 0))
+FROM unnest(CAST(:ids AS uuid[])) AS id
+""")
 
 
 @asynccontextmanager
-async def _exclusive(sessions: Database, consultation_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
-    """A session on one connection holding this consultation's acknowledgement lock throughout."""
-    key = func.hashtextextended(f"notifier.acknowledgement:{consultation_id}", 0)
+async def _exclusive(sessions: Database, consultation_ids: list[uuid.UUID]) -> AsyncIterator[AsyncConnection]:
+    """A session on one connection holding these consultations' acknowledgement locks throughout."""
     async with sessions.engine.connect() as connection:
-        await connection.execute(select(func.pg_advisory_lock(key)))
+        await connection.execute(LOCK_ACKNOWLEDGEMENTS, {"ids": sorted(set(consultation_ids))})
         await connection.commit()
         try:
             yield connection
         finally:
             try:
-                await connection.execute(select(func.pg_advisory_unlock(key)))
+                await connection.execute(text("SELECT pg_advisory_unlock_all()"))
                 await connection.commit()
             except BaseException:
-                await connection.invalidate()  # never pool a connection that may still hold the lock
+                await connection.invalidate()  # never pool a connection that may still hold the locks
                 raise

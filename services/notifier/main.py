@@ -12,5 +12,5 @@ SERVICE = "notifier"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox)
-    handlers.register(runtime.broker, runtime.sessions, runtime.settings, SmtpMailer(runtime.settings))
+    handlers.register(runtime.consumers, runtime.sessions, runtime.settings, SmtpMailer(runtime.settings))
     return runtime.app()

@@ -19,10 +19,14 @@ class MailNotSent(Exception):
 
 
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage) -> None: ...
+    async def send_all(self, messages: list[EmailMessage]) -> list[Exception | None]:
+        """One outcome per message: None (the server took it), MailNotSent (it certainly did
+        not), or another exception (unknown: the server may have taken it)."""
 
 
 class SmtpMailer:
+    """Sends a batch over one SMTP connection; after any error the next mail gets a new one."""
+
     def __init__(self, settings: Settings):
         self.host = settings.smtp_host
         self.port = settings.smtp_port
@@ -30,14 +34,51 @@ class SmtpMailer:
         # once, not per mail: aiosmtplib would otherwise look it up in a thread for every send
         self.local_hostname = socket.getfqdn()
 
-    async def send(self, message: EmailMessage) -> None:
-        if "Date" not in message:
-            message["Date"] = format_datetime(datetime.now(timezone.utc))
+    async def send_all(self, messages: list[EmailMessage]) -> list[Exception | None]:
+        outcomes: list[Exception | None] = []
+        smtp: aiosmtplib.SMTP | None = None
         try:
-            await aiosmtplib.send(message, hostname=self.host, port=self.port, timeout=self.timeout_s,
-                                 local_hostname=self.local_hostname)
-        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPRecipientsRefused) as error:
-            # `from None`: the SMTP error text can name the recipient's address
-            raise MailNotSent(f"not delivered to the SMTP server: {type(error).__name__}") from None
-        except aiosmtplib.SMTPResponseException as error:
-            raise MailNotSent(f"the SMTP server refused the mail: {error.code}") from None
+            for message in messages:
+                if "Date" not in message:
+                    message["Date"] = format_datetime(datetime.now(timezone.utc))
+                try:
+                    smtp = smtp or await self._connect()
+                    await smtp.send_message(message)
+                    outcomes.append(None)
+                except Exception as error:
+                    outcomes.append(_outcome(error))
+                    await _close(smtp)
+                    smtp = None
+        finally:
+            await _close(smtp, polite=True)
+        return outcomes
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout_s,
+                               local_hostname=self.local_hostname)
+        try:
+            await smtp.connect()
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise aiosmtplib.SMTPConnectError(type(error).__name__) from None
+        return smtp
+
+
+def _outcome(error: Exception) -> Exception:
+    # `from None` / type names only: the SMTP error text can name the recipient's address
+    if isinstance(error, (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPRecipientsRefused)):
+        return MailNotSent(f"not delivered to the SMTP server: {type(error).__name__}")
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return MailNotSent(f"the SMTP server refused the mail: {error.code}")
+    return error
+
+
+async def _close(smtp: aiosmtplib.SMTP | None, polite: bool = False) -> None:
+    if smtp is None or not smtp.is_connected:
+        return
+    try:
+        if polite:
+            await smtp.quit()
+        else:
+            smtp.close()
+    except Exception:
+        smtp.close()

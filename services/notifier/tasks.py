@@ -7,18 +7,20 @@ sides take the same per-consultation lock first, so neither can miss the other's
 """
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notifier.orm import consultations, inbox, outbox, pending, tasks
 from shared import events as ev
 from shared.db import Database
-from shared.inbox import first_delivery
-from shared.outbox import add_event
+from shared.inbox import first_deliveries
+from shared.messaging import Delivery
+from shared.outbox import add_events
 
 log = logging.getLogger("payhara.notifier")
 
@@ -35,78 +37,89 @@ class TaskOrder:
     due_ends_at: datetime | None = None
 
 
-async def on_scheduled(event: ev.CallbackScheduled, envelope: ev.Envelope, sessions: Database) -> None:
+def scheduled_order(event: ev.CallbackScheduled) -> TaskOrder:
     # kind "call" until the copy says the consultant asked for e-mail (see contact_kind)
-    await _order(envelope, sessions, "notifier.scheduled", TaskOrder(
-        event.consultation_id, "call", booking_id=event.booking_id,
-        due_starts_at=event.slot_starts_at, due_ends_at=event.slot_ends_at,
-    ))
+    return TaskOrder(event.consultation_id, "call", booking_id=event.booking_id,
+                     due_starts_at=event.slot_starts_at, due_ends_at=event.slot_ends_at)
 
 
-async def on_review_requested(event: ev.EligibilityReviewRequested, envelope: ev.Envelope,
-                              sessions: Database) -> None:
-    await _order(envelope, sessions, "notifier.review", TaskOrder(event.consultation_id, "review", reason=event.reason))
+def review_order(event: ev.EligibilityReviewRequested) -> TaskOrder:
+    return TaskOrder(event.consultation_id, "review", reason=event.reason)
 
 
-async def on_rejected(event: ev.EligibilityRejected, envelope: ev.Envelope, sessions: Database) -> None:
+def decline_order(event: ev.EligibilityRejected) -> TaskOrder:
     # No automated rejection mail: an operator tells the consultant, kindly, in person.
-    await _order(envelope, sessions, "notifier.rejected", TaskOrder(event.consultation_id, "decline", reason=event.reason))
+    return TaskOrder(event.consultation_id, "decline", reason=event.reason)
 
 
-async def _order(envelope: ev.Envelope, sessions: Database, consumer: str, order: TaskOrder) -> None:
+async def order_tasks(deliveries: list[Delivery], sessions: Database, consumer: str,
+                      order_of: Callable[[ev.Event], TaskOrder]) -> None:
+    """Issue the tasks these events ask for; those whose copy has not arrived wait in `pending`."""
     async with sessions.begin() as session:
-        if not await first_delivery(session, inbox, consumer, envelope.event_id):
+        fresh = await first_deliveries(session, inbox, consumer, deliveries)
+        if not fresh:
             return
-        await lock_consultation(session, order.consultation_id)
-        copy = (await session.execute(
-            select(consultations).where(consultations.c.consultation_id == order.consultation_id)
-        )).first()
-        if copy is None:
-            await session.execute(insert(pending).values(**asdict(order)).on_conflict_do_nothing())
-            log.info("%s task waits for the copy of consultation %s", order.kind, order.consultation_id)
-            return
-        await issue(session, copy, order)
+        orders = [order_of(d.event) for d in fresh]
+        ids = await lock_consultations(session, [o.consultation_id for o in orders])
+        copies = {row.consultation_id: row for row in (await session.execute(
+            select(consultations).where(consultations.c.consultation_id.in_(ids)))).all()}
+        waiting = [o for o in orders if o.consultation_id not in copies]
+        if waiting:
+            await session.execute(insert(pending).on_conflict_do_nothing(), [asdict(o) for o in waiting])
+            for order in waiting:
+                log.info("%s task waits for the copy of consultation %s", order.kind, order.consultation_id)
+        await issue(session, [(copies[o.consultation_id], o) for o in orders if o.consultation_id in copies])
 
 
-async def lock_consultation(session: AsyncConnection, consultation_id: uuid.UUID) -> None:
-    """Serialise, per consultation, the arrival of its copy with the tasks waiting for it."""
-    key = func.hashtextextended(f"notifier.consultation:{consultation_id}", 0)
-    await session.execute(select(func.pg_advisory_xact_lock(key)))
+# unnest keeps the array's (sorted) order: every instance takes the locks in the same order
+LOCK_CONSULTATIONS = text("""
+SELECT pg_advisory_xact_lock(hashtextextended('notifier.consultation:' || id::text, 0))
+FROM unnest(CAST(:ids AS uuid[])) AS id
+""")
 
 
-async def issue_pending(session: AsyncConnection, copy) -> None:
-    """Issue every task that waited for this copy; the caller holds lock_consultation."""
+async def lock_consultations(session: AsyncConnection, consultation_ids) -> list[uuid.UUID]:
+    """Serialise, per consultation, the arrival of its copy with the tasks waiting for it.
+    Returns the ids, sorted and each once."""
+    ids = sorted(set(consultation_ids))
+    await session.execute(LOCK_CONSULTATIONS, {"ids": ids})
+    return ids
+
+
+async def issue_pending(session: AsyncConnection, copies: list) -> None:
+    """Issue every task that waited for these copies; the caller holds lock_consultations."""
+    by_id = {copy.consultation_id: copy for copy in copies}
     waiting = (await session.execute(
-        select(pending).where(pending.c.consultation_id == copy.consultation_id)
+        delete(pending).where(pending.c.consultation_id.in_(list(by_id))).returning(*pending.c)
     )).all()
-    for row in waiting:
-        await issue(session, copy, TaskOrder(**row._asdict()))
-    if waiting:
-        await session.execute(delete(pending).where(pending.c.consultation_id == copy.consultation_id))
+    await issue(session, [(by_id[row.consultation_id], TaskOrder(**row._asdict())) for row in waiting])
 
 
 def contact_kind(contact_method: str) -> str:
     return "call" if contact_method == "phone" else "email"
 
 
-async def issue(session: AsyncConnection, copy, order: TaskOrder) -> None:
+async def issue(session: AsyncConnection, orders: list[tuple]) -> None:
     """One task per (consultation, kind) and per booking: a second order is a no-op."""
-    kind = contact_kind(copy.contact_method) if order.booking_id else order.kind
-    task_id = uuid.uuid4()
-    inserted = await session.execute(
-        insert(tasks).values(
-            task_id=task_id, consultation_id=order.consultation_id, kind=kind, booking_id=order.booking_id,
-            reason=order.reason, due_starts_at=order.due_starts_at, due_ends_at=order.due_ends_at,
-        ).on_conflict_do_nothing().returning(tasks.c.task_id)
-    )
-    if inserted.first() is None:
-        log.info("%s task for receipt %s already issued", kind, copy.receipt_no)
+    if not orders:
         return
-    await add_event(session, outbox, ev.TaskIssued(
-        task_id=task_id, consultation_id=order.consultation_id, receipt_no=copy.receipt_no, kind=kind,
-        reason=order.reason, due_starts_at=order.due_starts_at, due_ends_at=order.due_ends_at,
-        consultant_name=copy.consultant_name,
-        contact=ev.Contact(method=copy.contact_method, phone=copy.phone, email=copy.email),
-        category=copy.category, summary=copy.summary, urls=list(copy.urls),
-    ), order.consultation_id)
-    log.info("%s task %s issued for receipt %s", kind, task_id, copy.receipt_no)
+    rows = [dict(task_id=uuid.uuid4(), consultation_id=order.consultation_id, booking_id=order.booking_id,
+                 kind=contact_kind(copy.contact_method) if order.booking_id else order.kind,
+                 reason=order.reason, due_starts_at=order.due_starts_at, due_ends_at=order.due_ends_at)
+            for copy, order in orders]
+    inserted = set((await session.execute(
+        insert(tasks).on_conflict_do_nothing().returning(tasks.c.task_id), rows)).scalars())
+    events = []
+    for (copy, order), row in zip(orders, rows):
+        if row["task_id"] not in inserted:
+            log.info("%s task for receipt %s already issued", row["kind"], copy.receipt_no)
+            continue
+        events.append((ev.TaskIssued(
+            task_id=row["task_id"], consultation_id=order.consultation_id, receipt_no=copy.receipt_no,
+            kind=row["kind"], reason=order.reason, due_starts_at=order.due_starts_at, due_ends_at=order.due_ends_at,
+            consultant_name=copy.consultant_name,
+            contact=ev.Contact(method=copy.contact_method, phone=copy.phone, email=copy.email),
+            category=copy.category, summary=copy.summary, urls=list(copy.urls),
+        ), order.consultation_id))
+        log.info("%s task %s issued for receipt %s", row["kind"], row["task_id"], copy.receipt_no)
+    await add_events(session, outbox, events)

@@ -1,36 +1,48 @@
-"""Use case of the scheduler: book a confirmed consultation's callback into the earliest slot
-with room, in one transaction with its inbox record and its outbox event.
+"""Use case of the scheduler: book the callbacks of a batch of confirmed consultations, each into
+the earliest slot with room, in one transaction with their inbox records and outbox events.
 
 Hot row: every booking wants the first free slot of the same day. A slot row is locked from its
-conditional update until the commit, so TAKE_SLOT skips locked rows (other instances keep
+conditional update until the commit, so TAKE_SLOT skips rows that other instances hold (they keep
 booking the next slots) but never jumps past an earlier slot that will still have a free seat
-once its current holder commits; such a day is retried by waiting for that holder instead.
-Slots therefore fill in time order, and no count is ever read before a write.
+once its holder commits; such a day is retried by waiting for that holder instead. Slots
+therefore fill in time order, and no count is ever read before a write.
+
+A batch holds all its seats until its commit, so every instance takes seats in the same order:
+consultations by their first possible day, the days of a batch forward only (a day found full is
+not tried again), the slots of a day in time order. An instance then only waits for a slot later
+than every slot it holds, and two instances cannot wait for each other. The inbox rows and the
+bookings are written in one order too. A batch that fails all the same (another instance booked
+a copy of one of its consultations meanwhile, a lock held past LOCK_WAIT) books nothing, and the
+consumer books each of its deliveries alone.
 """
 import logging
 import uuid
 from datetime import date, datetime, timezone
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Uuid, any_, bindparam, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.scheduler.orm import bookings, inbox, outbox, slots
 from services.scheduler.slots import booking_days, day_bounds, slots_of
 from shared import events as ev
 from shared.db import Database
-from shared.inbox import first_delivery
-from shared.outbox import add_event
+from shared.inbox import first_deliveries
+from shared.messaging import Delivery
+from shared.outbox import add_events
 from shared.settings import Settings
 
 log = logging.getLogger("payhara.scheduler")
 CONSUMER = "scheduler.book"
 NO_FREE_SLOT = "no_free_slot_within_horizon"
 ROUNDS_PER_DAY = 3  # after a wait the awaited slot is ours, so the next round takes it
-LOCK_WAIT = "5s"  # a holder that keeps a slot longer is wedged: fail, and the message is requeued
+LOCK_WAIT = "5s"  # a holder that keeps a slot longer is wedged: fail, and the messages are requeued
 
-# `e.booked < e.capacity - 1`: an earlier slot keeps a seat even after its (single) holder
-# commits, so taking a later one would leave a gap in the day.
+# `e.booked < e.capacity - 1`: an earlier slot keeps a seat even after its holder commits, so
+# taking a later one would leave a gap in the day. (A slot with one seat left is only ever held
+# by a booking of that seat: WAIT_FOR_SEAT locks slots with two or more.)
 TAKE_SLOT = text("""
 UPDATE scheduler.slots SET booked = booked + 1
 WHERE id = (
@@ -53,52 +65,108 @@ WHERE starts_at >= :day_start AND starts_at < :day_end AND booked < capacity - 1
 ORDER BY starts_at LIMIT 1 FOR UPDATE
 """)
 
+ALREADY_BOOKED = select(bookings.c.consultation_id).where(
+    bookings.c.consultation_id == any_(bindparam("ids", type_=ARRAY(Uuid))))
 
-async def book_callback(event: ev.EligibilityConfirmed, envelope: ev.Envelope, sessions: Database,
-                        settings: Settings, now: datetime | None = None) -> None:
+
+async def book_callbacks(deliveries: list[Delivery[ev.EligibilityConfirmed]], sessions: Database,
+                         settings: Settings, now: datetime | None = None) -> None:
+    """Book each confirmed consultation of the batch once: a callback slot, or the news that the
+    horizon is full. One transaction; it raises rather than book part of the batch."""
     now = now or datetime.now(timezone.utc)
     async with sessions.begin() as session:
-        if not await first_delivery(session, inbox, CONSUMER, envelope.event_id):
+        fresh = await first_deliveries(session, inbox, CONSUMER, sorted(deliveries, key=_event_id))
+        if not fresh:
             return
         await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
-        booked = await session.scalar(select(bookings.c.id).where(bookings.c.consultation_id == event.consultation_id))
-        if booked is not None:
-            return
-        for day in booking_days(event.contact_expected_from, now, settings.booking_horizon_days):
-            slot = await take_slot(session, day, settings.slot_capacity)
-            if slot is not None:
-                booking_id = uuid.uuid4()
-                await session.execute(insert(bookings).values(
-                    id=booking_id, consultation_id=event.consultation_id, receipt_no=event.receipt_no,
-                    slot_id=slot.id, booked_at=now,
-                ))
-                await add_event(session, outbox, ev.CallbackScheduled(
-                    consultation_id=event.consultation_id, receipt_no=event.receipt_no, booking_id=booking_id,
-                    slot_starts_at=slot.starts_at, slot_ends_at=slot.ends_at,
-                ), event.consultation_id)
-                log.info("callback booked: receipt=%s booking=%s slot=%s", event.receipt_no, booking_id, slot.id)
-                return
-        await add_event(session, outbox, ev.CallbackUnschedulable(
-            consultation_id=event.consultation_id, receipt_no=event.receipt_no, reason=NO_FREE_SLOT,
-        ), event.consultation_id)
-        log.warning("no callback slot within %d business days: receipt=%s",
-                    settings.booking_horizon_days, event.receipt_no)
+        booked = set(await session.scalars(ALREADY_BOOKED, {"ids": list({d.event.consultation_id for d in fresh})}))
+        seats = Seats(session, settings.slot_capacity)
+        outcomes = []
+        for event, days in callbacks_to_book(fresh, booked, now, settings.booking_horizon_days):
+            outcomes.append((event, uuid.uuid4(), await seats.take_first(days)))
+        rows = [dict(id=booking_id, consultation_id=event.consultation_id, receipt_no=event.receipt_no,
+                     slot_id=slot.id, booked_at=now) for event, booking_id, slot in outcomes if slot]
+        if rows:  # in consultation order, like every instance: copies in flight wait, not deadlock
+            await session.execute(insert(bookings), sorted(rows, key=lambda row: row["consultation_id"]))
+        await add_events(session, outbox, [(news(event, booking_id, slot), event.consultation_id)
+                                           for event, booking_id, slot in outcomes])
+    for event, booking_id, slot in outcomes:
+        if slot:
+            log.info("callback booked: receipt=%s booking=%s slot=%s", event.receipt_no, booking_id, slot.id)
+        else:
+            log.warning("no callback slot within %d business days: receipt=%s",
+                        settings.booking_horizon_days, event.receipt_no)
 
 
-async def take_slot(session: AsyncConnection, day: date, capacity: int):
-    """Book one seat in the earliest slot of `day` with room; None when the day is full."""
-    day_slots = [{"starts_at": s, "ends_at": e, "capacity": capacity} for s, e in slots_of(day)]
-    if not day_slots:
+def callbacks_to_book(fresh: list[Delivery[ev.EligibilityConfirmed]], booked: set[uuid.UUID], now: datetime,
+                      horizon: int) -> list[tuple[ev.EligibilityConfirmed, list[date]]]:
+    """Each consultation not booked yet, once, with the days it may take, in the order in which
+    the batch takes its seats: earliest first day first, then earliest confirmation."""
+    to_book: dict[uuid.UUID, tuple[ev.EligibilityConfirmed, list[date]]] = {}
+    for delivery in sorted(fresh, key=lambda d: d.envelope.occurred_at):
+        event = delivery.event
+        if event.consultation_id in booked:
+            log.info("callback already booked: receipt=%s event=%s", event.receipt_no, delivery.envelope.event_id)
+        elif event.consultation_id not in to_book:  # a copy in the same batch books nothing more
+            to_book[event.consultation_id] = (event, booking_days(event.contact_expected_from, now, horizon))
+    return sorted(to_book.values(), key=_first_day)  # stable: confirmations stay in order
+
+
+def news(event: ev.EligibilityConfirmed, booking_id: uuid.UUID, slot: Row | None) -> ev.Event:
+    if slot is None:
+        return ev.CallbackUnschedulable(consultation_id=event.consultation_id, receipt_no=event.receipt_no,
+                                        reason=NO_FREE_SLOT)
+    return ev.CallbackScheduled(consultation_id=event.consultation_id, receipt_no=event.receipt_no,
+                                booking_id=booking_id, slot_starts_at=slot.starts_at, slot_ends_at=slot.ends_at)
+
+
+class Seats:
+    """The seats one transaction takes, day by day: it creates a day's slots on its first visit
+    of the day only, and does not try again a day it found full."""
+
+    def __init__(self, session: AsyncConnection, capacity: int):
+        self.session = session
+        self.capacity = capacity
+        self.created: set[date] = set()
+        self.full: set[date] = set()
+
+    async def take_first(self, days: list[date]) -> Row | None:
+        """One seat in the earliest slot with room on the first of `days` that has one."""
+        for day in days:
+            if day not in self.full:
+                slot = await self.take(day)
+                if slot is not None:
+                    return slot
+                self.full.add(day)
         return None
-    # first visit of a day creates its slots; concurrent creators wait for each other here
-    await session.execute(pg_insert(slots).values(day_slots).on_conflict_do_nothing(index_elements=[slots.c.starts_at]))
-    day_start, day_end = day_bounds(day)
-    bounds = {"day_start": day_start, "day_end": day_end}
-    for _ in range(ROUNDS_PER_DAY):
-        slot = (await session.execute(TAKE_SLOT, bounds)).first()
-        if slot is not None:
-            return slot
-        if await session.scalar(WAIT_FOR_SEAT, bounds) is None:
-            # only last seats are left: one may have been freed meanwhile, else all are in flight
-            return (await session.execute(TAKE_SLOT, bounds)).first()
-    return None
+
+    async def take(self, day: date) -> Row | None:
+        """One seat in the earliest slot of `day` with room; None when the day is full."""
+        if day not in self.created:
+            day_slots = [{"starts_at": s, "ends_at": e, "capacity": self.capacity} for s, e in slots_of(day)]
+            if not day_slots:
+                return None
+            # this waits for the creators of the day, and for every booking in flight on it too:
+            # so a batch creates a day on its first visit only, before it holds a seat there
+            await self.session.execute(
+                pg_insert(slots).values(day_slots).on_conflict_do_nothing(index_elements=[slots.c.starts_at]))
+            self.created.add(day)
+        day_start, day_end = day_bounds(day)
+        bounds = {"day_start": day_start, "day_end": day_end}
+        for _ in range(ROUNDS_PER_DAY):
+            slot = (await self.session.execute(TAKE_SLOT, bounds)).first()
+            if slot is not None:
+                return slot
+            if await self.session.scalar(WAIT_FOR_SEAT, bounds) is None:
+                # only last seats are left: one may have been freed meanwhile, else all are in flight
+                return (await self.session.execute(TAKE_SLOT, bounds)).first()
+        return None
+
+
+def _event_id(delivery: Delivery) -> uuid.UUID:
+    return delivery.envelope.event_id  # inbox rows in one order for every instance
+
+
+def _first_day(callback: tuple[ev.EligibilityConfirmed, list[date]]) -> date:
+    days = callback[1]
+    return days[0] if days else date.max  # no day to try: takes no seat

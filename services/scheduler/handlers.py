@@ -1,16 +1,12 @@
-"""The scheduler's consumer: a confirmed consultation gets a callback slot."""
-from faststream.rabbit import RabbitBroker
-
-from services.scheduler.booking import book_callback
+"""The scheduler's consumer: confirmed consultations get callback slots."""
+from services.scheduler.booking import book_callbacks
 from shared import events as ev
 from shared.db import Database
-from shared.messaging import consumes
+from shared.messaging import Consumers, Delivery
 from shared.settings import Settings
 
-SERVICE = "scheduler"
 
-
-def register(broker: RabbitBroker, sessions: Database, settings: Settings) -> None:
-    @consumes(broker, SERVICE, ev.EligibilityConfirmed, settings)
-    async def confirmed(event: ev.EligibilityConfirmed, envelope: ev.Envelope) -> None:
-        await book_callback(event, envelope, sessions, settings)
+def register(consumers: Consumers, sessions: Database, settings: Settings) -> None:
+    @consumers.on(ev.EligibilityConfirmed)
+    async def confirmed(deliveries: list[Delivery[ev.EligibilityConfirmed]]) -> None:
+        await book_callbacks(deliveries, sessions, settings)

@@ -11,5 +11,5 @@ SERVICE = "scheduler"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox)
-    handlers.register(runtime.broker, runtime.sessions, runtime.settings)
+    handlers.register(runtime.consumers, runtime.sessions, runtime.settings)
     return runtime.app()

@@ -1,5 +1,5 @@
 """Booking callbacks on the real database: the first slot of the promised day, once per
-consultation, never over capacity with four scheduler instances racing, and a clear
+consultation, never over capacity with four scheduler instances racing batches, and a clear
 `unschedulable` event when the horizon is full."""
 import asyncio
 import uuid
@@ -9,22 +9,28 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import func, select, text
 
-from services.scheduler.booking import NO_FREE_SLOT, book_callback
+from services.scheduler.booking import NO_FREE_SLOT, book_callbacks
 from services.scheduler.orm import bookings, inbox, outbox, slots
 from services.scheduler.slots import slots_of
 from shared import events as ev
 from shared.calendar import JST
 from shared.db import make_engine, make_sessions
+from shared.messaging import Delivery
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=JST)  # Friday; 23 Nov is a holiday
 PROMISED = date(2026, 11, 24)  # the receipt's promise: Tuesday
 
 
-def confirmed(n: int = 0) -> tuple[ev.EligibilityConfirmed, ev.Envelope]:
+def confirmed(n: int = 0, promised: date = PROMISED) -> Delivery[ev.EligibilityConfirmed]:
     event = ev.EligibilityConfirmed(
-        consultation_id=uuid.uuid4(), receipt_no=f"PH-261120-{n:04d}0", reason="member", contact_expected_from=PROMISED,
+        consultation_id=uuid.uuid4(), receipt_no=f"PH-261120-{n:04d}0", reason="member", contact_expected_from=promised,
     )
-    return event, ev.wrap(event, event.consultation_id)
+    return Delivery(ev.wrap(event, event.consultation_id), event)
+
+
+def resent(delivery: Delivery) -> Delivery:
+    """The same confirmation published again: another event id."""
+    return Delivery(ev.wrap(delivery.event, delivery.event.consultation_id), delivery.event)
 
 
 @pytest.fixture
@@ -50,8 +56,9 @@ async def slot_table(sessions) -> list:
 
 async def test_the_first_booking_takes_the_first_slot_of_the_promised_day(scheduler):
     sessions, settings = scheduler
-    event, envelope = confirmed()
-    await book_callback(event, envelope, sessions, settings, now=NOW)
+    delivery = confirmed()
+    event = delivery.event
+    await book_callbacks([delivery], sessions, settings, now=NOW)
     (published,) = await outbox_events(sessions)
     assert published.event_type == "callback.scheduled.v1" and published.correlation_id == event.consultation_id
     scheduled = ev.CallbackScheduled.model_validate(published.data)
@@ -67,10 +74,10 @@ async def test_the_first_booking_takes_the_first_slot_of_the_promised_day(schedu
 
 async def test_a_redelivered_or_resent_confirmation_books_once(scheduler):
     sessions, settings = scheduler
-    event, envelope = confirmed()
-    await book_callback(event, envelope, sessions, settings, now=NOW)
-    await book_callback(event, envelope, sessions, settings, now=NOW)  # same envelope redelivered
-    await book_callback(event, ev.wrap(event, event.consultation_id), sessions, settings, now=NOW)  # re-sent
+    delivery = confirmed()
+    await book_callbacks([delivery], sessions, settings, now=NOW)
+    await book_callbacks([delivery], sessions, settings, now=NOW)  # same envelope redelivered
+    await book_callbacks([resent(delivery)], sessions, settings, now=NOW)
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(bookings)) == 1
         assert await s.scalar(select(func.sum(slots.c.booked))) == 1
@@ -80,38 +87,41 @@ async def test_a_redelivered_or_resent_confirmation_books_once(scheduler):
 
 async def test_a_delayed_confirmation_books_from_the_next_business_day_after_now(scheduler):
     sessions, settings = scheduler
-    event, envelope = confirmed()
     late = datetime(2026, 11, 26, 15, 0, tzinfo=JST)  # the promised 24th is past, the 26th is today
-    await book_callback(event, envelope, sessions, settings, now=late)
+    await book_callbacks([confirmed()], sessions, settings, now=late)
     (published,) = await outbox_events(sessions)
     assert ev.CallbackScheduled.model_validate(published.data).slot_starts_at == slots_of(date(2026, 11, 27))[0][0]
 
 
-async def race(sessions, settings, n: int) -> tuple[list, list, list]:
-    """`n` confirmations booked at once by four scheduler instances (engines) with capacity 2."""
+async def race(sessions, settings, deliveries: list[Delivery], batch: int) -> tuple[list, list]:
+    """The deliveries booked at once, in batches of `batch`, by four scheduler instances (engines)
+    with capacity 2. A batch that fails fails the test: instances must not deadlock."""
     tight = settings.model_copy(update={"slot_capacity": 2})
     engines = [make_engine(settings, pool_size=10) for _ in range(4)]
     instances = [make_sessions(e) for e in engines]
-    deliveries = [confirmed(i) for i in range(n)]
+    batches = [deliveries[i:i + batch] for i in range(0, len(deliveries), batch)]
     try:
         await asyncio.gather(*(
-            book_callback(event, envelope, instances[i % 4], tight, now=NOW)
-            for i, (event, envelope) in enumerate(deliveries)
+            book_callbacks(b, instances[i % 4], tight, now=NOW) for i, b in enumerate(batches)
         ))
     finally:
         for engine in engines:
             await engine.dispose()
     async with sessions() as s:
         booked = (await s.execute(select(bookings.c.consultation_id, bookings.c.slot_id))).all()
-    return deliveries, await slot_table(sessions), booked
+    return await slot_table(sessions), booked
 
 
-async def test_racing_instances_never_overbook_and_fill_slots_in_time_order(scheduler):
+@pytest.mark.parametrize("promised", [[PROMISED], [PROMISED, date(2026, 11, 25)]], ids=["one day", "two days"])
+async def test_racing_instances_never_overbook_and_fill_slots_in_time_order(scheduler, promised):
+    # with two promised days, half of each batch starts on the 25th: the 24th still fills up
+    # (20 want it), and instances holding seats on both days must not deadlock
     sessions, settings = scheduler
-    deliveries, table, booked = await race(sessions, settings, 40)
+    deliveries = [confirmed(i, promised[i % len(promised)]) for i in range(40)]
+    table, booked = await race(sessions, settings, deliveries, batch=5)
     assert all(r.booked <= r.capacity == 2 for r in table)
     assert sum(r.booked for r in table) == len(booked) == 40
-    assert Counter(c for c, _ in booked) == Counter({e.consultation_id: 1 for e, _ in deliveries})
+    assert Counter(c for c, _ in booked) == Counter({d.event.consultation_id: 1 for d in deliveries})
     assert Counter(slot for _, slot in booked) == {r.id: r.booked for r in table if r.booked}
     # time order: three full days (6 slots x 2), then the fourth day's first two slots
     assert [r.booked for r in table] == [2] * 18 + [2, 2, 0, 0, 0, 0]
@@ -121,11 +131,12 @@ async def test_racing_instances_never_overbook_and_fill_slots_in_time_order(sche
     assert Counter(p.event_type for p in published) == {"callback.scheduled.v1": 40}
 
 
-async def test_a_small_burst_does_not_spread_over_the_day(scheduler):
+@pytest.mark.parametrize("batch", [1, 2])
+async def test_a_small_burst_does_not_spread_over_the_day(scheduler, batch):
     # Skipping locked slots alone would put concurrent bookings into 10:00, 11:00, 13:00 ...
     # while 10:00 and 11:00 still had seats: the last booked slot must be the only one with room.
     sessions, settings = scheduler
-    _, table, booked = await race(sessions, settings, 5)
+    table, booked = await race(sessions, settings, [confirmed(i) for i in range(5)], batch)
     assert [r.booked for r in table] == [2, 2, 1, 0, 0, 0] and len(booked) == 5
 
 
@@ -133,13 +144,13 @@ async def test_a_full_horizon_gives_an_unschedulable_event(scheduler, caplog):
     sessions, settings = scheduler
     one_day = settings.model_copy(update={"slot_capacity": 1, "booking_horizon_days": 1})
     deliveries = [confirmed(n) for n in range(7)]
-    for event, envelope in deliveries:
-        await book_callback(event, envelope, sessions, one_day, now=NOW)
+    for delivery in deliveries:
+        await book_callbacks([delivery], sessions, one_day, now=NOW)
     published = await outbox_events(sessions)
     assert [p.event_type for p in published] == ["callback.scheduled.v1"] * 6 + ["callback.unschedulable.v1"]
     refused = ev.CallbackUnschedulable.model_validate(published[-1].data)
-    assert refused.reason == NO_FREE_SLOT and refused.consultation_id == deliveries[6][0].consultation_id
-    assert deliveries[6][0].receipt_no in caplog.text
+    assert refused.reason == NO_FREE_SLOT and refused.consultation_id == deliveries[6].event.consultation_id
+    assert deliveries[6].event.receipt_no in caplog.text
     assert [r.booked for r in await slot_table(sessions)] == [1] * 6
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(bookings)) == 6

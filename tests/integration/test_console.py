@@ -11,8 +11,9 @@ from sqlalchemy import text, func, select, update
 from services.console import web
 from services.console.accounts import add_operator
 from services.console.orm import operators, tasks
-from services.console.tasks import open_tasks, record_task
+from services.console.tasks import open_tasks, record_tasks
 from shared import events as ev
+from shared.messaging import Delivery
 from shared.db import make_engine, make_sessions
 
 PASSWORD = "correct horse battery"
@@ -78,7 +79,7 @@ async def test_a_wrong_password_or_unknown_login_is_refused_alike(client, operat
 async def test_an_operator_sees_open_tasks_escaped(client, sessions, operator):
     task = issued("PH-261124-90011", summary="<script>alert('x')</script>\n二行目",
                   urls=["https://example.com/review/1", "javascript:alert(1)"])
-    await record_task(task, ev.wrap(task, task.consultation_id), sessions)
+    await record_tasks([Delivery(ev.wrap(task, task.consultation_id), task)], sessions)
 
     logged_in = await log_in(client, login=" SATO ")
     assert logged_in.status_code == 303 and logged_in.headers["location"] == "/"
@@ -125,10 +126,10 @@ async def test_adding_an_existing_login_resets_its_password(client, sessions):
 async def test_a_redelivered_task_is_recorded_once(sessions):
     task = issued("PH-261124-90029")
     envelope = ev.wrap(task, task.consultation_id)
-    assert await record_task(task, envelope, sessions) is True
-    assert await record_task(task, envelope, sessions) is False
+    assert await record_tasks([Delivery(envelope, task)], sessions) == 1
+    assert await record_tasks([Delivery(envelope, task)], sessions) == 0
     # the same task in a new event (a re-issue by the producer) changes nothing either
-    assert await record_task(task, ev.wrap(task, task.consultation_id), sessions) is False
+    assert await record_tasks([Delivery(ev.wrap(task, task.consultation_id), task)], sessions) == 0
     async with sessions() as session:
         count = await session.scalar(select(func.count()).select_from(tasks).where(tasks.c.task_id == task.task_id))
     assert count == 1
@@ -143,7 +144,7 @@ async def test_open_tasks_come_by_due_time_then_issue_time(sessions):
     for offset, task in enumerate((undated_old, later, undated_new, sooner)):
         envelope = ev.wrap(task, task.consultation_id).model_copy(
             update={"occurred_at": base - timedelta(days=10 - offset)})
-        await record_task(task, envelope, sessions)
+        await record_tasks([Delivery(envelope, task)], sessions)
     order = [row.receipt_no for row in await open_tasks(sessions)
              if row.receipt_no in {"PH-261124-90037", "PH-261124-90045", "PH-261124-90052", "PH-261124-90060"}]
     assert order == ["PH-261124-90045", "PH-261124-90037", "PH-261124-90060", "PH-261124-90052"]

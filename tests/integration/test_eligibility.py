@@ -4,14 +4,17 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
+from services.eligibility import verdicts as rules
 from services.eligibility.orm import inbox, institutions, members, outbox, verdicts
 from services.eligibility.registry import import_files, replace_registry
 from services.eligibility.registry_csv import InstitutionRow, MemberRow, parse_institutions, parse_members
 from services.eligibility.verdicting import CONSUMER, judge
 from shared import events as ev
 from shared.db import make_engine, make_sessions
+from shared.messaging import Delivery
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
 MEMBERS_HEADER = "member_no,name,name_kana,prefecture,status\n"
@@ -114,7 +117,7 @@ async def test_replace_registry_checks_links_before_the_database(demo_registry):
 
 # --- verdicts --------------------------------------------------------------------------------
 
-def received(role: str, member_no: str | None = None, **institution) -> tuple[ev.ConsultationReceived, ev.Envelope]:
+def received(role: str, member_no: str | None = None, **institution) -> Delivery[ev.ConsultationReceived]:
     consultation_id = uuid.uuid4()
     event = ev.ConsultationReceived(
         consultation_id=consultation_id, receipt_no=f"PH-261124-{consultation_id.int % 10**6:06d}",
@@ -124,7 +127,12 @@ def received(role: str, member_no: str | None = None, **institution) -> tuple[ev
         contact=ev.Contact(method="email", email="consultant@example.invalid"),
         category="online", summary="口コミサイトへの書き込み", urls=["https://example.invalid/review/1"],
     )
-    return event, ev.wrap(event, consultation_id)
+    return Delivery(ev.wrap(event, consultation_id), event)
+
+
+def copy_of(delivery: Delivery) -> Delivery:
+    """The same consultation published again: another event id."""
+    return Delivery(ev.wrap(delivery.event, delivery.event.consultation_id), delivery.event)
 
 
 async def written(sessions, consultation_id: uuid.UUID):
@@ -132,6 +140,12 @@ async def written(sessions, consultation_id: uuid.UUID):
         rows = (await session.execute(select(verdicts).where(verdicts.c.consultation_id == consultation_id))).all()
         events = (await session.execute(select(outbox).where(outbox.c.correlation_id == consultation_id))).all()
     return rows, events
+
+
+async def seen(sessions, delivery: Delivery) -> int:
+    async with sessions() as session:
+        return await session.scalar(select(func.count()).select_from(inbox).where(
+            inbox.c.consumer == CONSUMER, inbox.c.event_id == delivery.envelope.event_id))
 
 
 @pytest.mark.parametrize("role, member_no, institution, outcome, reason, basis, institution_id, routing_key", [
@@ -147,8 +161,9 @@ async def written(sessions, consultation_id: uuid.UUID):
 ])
 async def test_judge_writes_the_verdict_and_its_event(demo_registry, role, member_no, institution, outcome,
                                                      reason, basis, institution_id, routing_key):
-    event, envelope = received(role, member_no, **institution)
-    await judge(event, envelope, demo_registry)
+    delivery = received(role, member_no, **institution)
+    event = delivery.event
+    await judge([delivery], demo_registry)
 
     rows, events = await written(demo_registry, event.consultation_id)
     assert [(r.receipt_no, r.outcome, r.reason, r.basis_member_no, r.institution_id) for r in rows] == [
@@ -162,14 +177,131 @@ async def test_judge_writes_the_verdict_and_its_event(demo_registry, role, membe
 
 
 async def test_judging_twice_leaves_one_verdict_and_one_event(demo_registry):
-    event, envelope = received("member", "M0001")
-    await judge(event, envelope, demo_registry)
-    await judge(event, envelope, demo_registry)  # redelivery: the inbox recognises it
-    await judge(event, ev.wrap(event, event.consultation_id), demo_registry)  # published twice: the verdict row
+    delivery = received("member", "M0001")
+    await judge([delivery], demo_registry)
+    await judge([delivery], demo_registry)  # redelivery: the inbox recognises it
+    await judge([copy_of(delivery)], demo_registry)  # published twice: the verdict row
 
-    rows, events = await written(demo_registry, event.consultation_id)
+    rows, events = await written(demo_registry, delivery.event.consultation_id)
     assert len(rows) == 1 and len(events) == 1
-    async with demo_registry() as session:
-        seen = await session.scalar(select(func.count()).select_from(inbox).where(
-            inbox.c.consumer == CONSUMER, inbox.c.event_id == envelope.event_id))
-    assert seen == 1
+    assert await seen(demo_registry, delivery) == 1
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+# Every kind of applicant, and numbers shared between applicants (M0003 as member and manager).
+MIXED = [
+    ("member", "M0001", {}),
+    ("member", "ｍ０００３", {}),
+    ("member", "M0005", {}),  # withdrawn
+    ("member", "M9999", {}),  # unknown
+    ("member", None, {}),
+    ("medical_staff", None, {"name": "見本総合病院", "prefecture": "大阪府", "manager_member_no": "M0003"}),
+    ("medical_staff", None, {"name": "見本総合病院", "manager_member_no": "M0002"}),  # by its founder
+    ("care_staff", None, {"name": "架空ケアホーム", "manager_member_no": "M0001"}),
+    ("care_staff", None, {"name": "架空クリニック", "manager_member_no": "M0001"}),  # a medical one
+    ("care_staff", None, {"name": "模擬介護ステーション", "manager_member_no": "M0007"}),  # withdrawn founder
+    ("medical_staff", None, {"name": "どこにもない医院", "manager_member_no": "M0008"}),
+    ("medical_staff", None, {"name": "架空クリニック", "manager_member_no": "M9998"}),
+    ("care_staff", None, {"manager_member_no": "M0004"}),
+]
+
+
+async def outcomes(sessions, deliveries: list[Delivery]) -> list[tuple]:
+    """Each delivery's verdict and its published event, in the deliveries' order."""
+    found = []
+    for delivery in deliveries:
+        rows, events = await written(sessions, delivery.event.consultation_id)
+        found.append(([(r.outcome, r.reason, r.basis_member_no, r.institution_id) for r in rows],
+                      [e.routing_key for e in events]))
+    return found
+
+
+async def test_a_mixed_batch_gets_the_verdicts_it_would_get_one_by_one(demo_registry):
+    alone = [received(role, number, **institution) for role, number, institution in MIXED]
+    for delivery in alone:
+        await judge([delivery], demo_registry)
+    together = [received(role, number, **institution) for role, number, institution in MIXED]
+    await judge(together, demo_registry)
+
+    one_by_one = await outcomes(demo_registry, alone)
+    assert await outcomes(demo_registry, together) == one_by_one
+    assert {verdict[0][1] for verdict, _ in one_by_one} == {
+        "active_member", "withdrawn_member", "unknown_member", "member_no_missing",
+        "institution_of_active_member", "institution_kind_mismatch", "manager_withdrawn",
+        "institution_not_registered", "manager_not_member", "institution_name_missing"}
+
+
+async def test_a_redelivered_event_gives_one_verdict_within_a_batch_and_across_batches(demo_registry):
+    again, first, later = received("member", "M0002"), received("member", "M0005"), received("member", "M0006")
+    await judge([again, first, again], demo_registry)
+    await judge([later, again], demo_registry)
+
+    assert await outcomes(demo_registry, [again, first, later]) == [
+        ([("confirmed", "active_member", "M0002", None)], ["eligibility.confirmed.v1"]),
+        ([("rejected", "withdrawn_member", "M0005", None)], ["eligibility.rejected.v1"]),
+        ([("confirmed", "active_member", "M0006", None)], ["eligibility.confirmed.v1"]),
+    ]
+    assert await seen(demo_registry, again) == 1
+
+
+async def test_two_copies_of_a_consultation_in_one_batch_give_one_verdict_and_one_event(demo_registry):
+    original = received("care_staff", None, name="見本デイサービスセンター", manager_member_no="M0004")
+    copy, other = copy_of(original), received("member", "M0001")
+    await judge([original, other, copy], demo_registry)
+
+    assert await outcomes(demo_registry, [original, other]) == [
+        ([("confirmed", "institution_of_active_member", "M0004", "I0004")], ["eligibility.confirmed.v1"]),
+        ([("confirmed", "active_member", "M0001", None)], ["eligibility.confirmed.v1"]),
+    ]
+    assert (await seen(demo_registry, original), await seen(demo_registry, copy)) == (1, 1)
+    await judge([copy_of(original)], demo_registry)  # and a third copy in a later batch
+    assert (await outcomes(demo_registry, [original]))[0][1] == ["eligibility.confirmed.v1"]
+
+
+async def test_a_batch_that_fails_leaves_nothing_behind(demo_registry, monkeypatch):
+    """The consumer then handles each delivery on its own: none of them may count as handled."""
+    batch = [received("member", "M0001"), received("member", "M0666"), received("member", "M0002")]
+    decide = rules.decide
+
+    def failing(applicant, member, linked):
+        if applicant.member_no == "M0666":
+            raise ValueError("a rule that cannot decide")
+        return decide(applicant, member, linked)
+
+    monkeypatch.setattr(rules, "decide", failing)
+    with pytest.raises(ValueError):
+        await judge(batch, demo_registry)
+    assert await outcomes(demo_registry, batch) == [([], [])] * 3
+    assert [await seen(demo_registry, d) for d in batch] == [0, 0, 0]
+    await judge([batch[0]], demo_registry)
+    assert (await outcomes(demo_registry, batch[:1]))[0][1] == ["eligibility.confirmed.v1"]
+
+
+@pytest.fixture
+def statements(sessions):
+    """The SQL statements sent to the database while the test runs."""
+    sent: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    sa_event.listen(sessions.engine.sync_engine, "before_cursor_execute", count)
+    yield sent
+    sa_event.remove(sessions.engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_a_batch_costs_the_same_statements_whatever_its_size(demo_registry, statements):
+    await judge([received("member", "M0001")], demo_registry)  # the connection's first use is set-up
+    per_batch = []
+    for size in (1, 13, 32):
+        batch = [received(role, number, **institution) for role, number, institution in (MIXED * 3)[:size]]
+        statements.clear()
+        await judge(batch, demo_registry)
+        per_batch.append(len(statements))
+    # inbox, verdicts already written, members, institutions, new verdicts, their events
+    assert per_batch == [6, 6, 6]
+
+    statements.clear()
+    await judge(batch + [copy_of(d) for d in batch], demo_registry)  # all judged before
+    assert len(statements) == 2  # inbox, verdicts already written

@@ -1,14 +1,20 @@
 """Intake over HTTP on the real database: a receipt exists only after its commit, with its
 `received` event in the outbox; bad input changes nothing; a status needs its token."""
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
 from services.intake import api
-from services.intake.orm import consultations, outbox
+from services.intake.consultations import follow
+from services.intake.orm import consultations, inbox, outbox
+from shared import events as ev
 from shared.db import make_engine, make_sessions
 from shared.events import ConsultationReceived, Envelope
+from shared.messaging import Delivery
 
 SUBMISSION = {
     "consultant": {"name": "見本 花子", "name_kana": "みほん はなこ", "role": "member", "member_no": "M0001"},
@@ -107,3 +113,36 @@ async def test_a_consultant_looks_up_the_status_in_a_browser(intake):
     assert found.status_code == 200 and "受付済み" in found.text and receipt["receipt_no"] in found.text
     refused = await client.post("/status", data={"receipt_no": receipt["receipt_no"], "status_token": "guess"})
     assert refused.status_code == 404 and "正しくありません" in refused.text and "受付済み" not in refused.text
+
+
+async def test_status_events_in_batches_only_move_the_status_forward(intake):
+    """Verdict and schedule events, redelivered and out of order, in batches: the status view
+    moves forward only (a late `eligible` never undoes `scheduled`), each event counted once."""
+    client, sessions = intake
+    receipts = [(await client.post("/api/v1/consultations", json=SUBMISSION)).json() for _ in range(3)]
+    ids = [uuid.UUID(r["consultation_id"]) for r in receipts]
+    starts = datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc)
+
+    def confirmed(cid):
+        event = ev.EligibilityConfirmed(consultation_id=cid, receipt_no="-", reason="active_member",
+                                        contact_expected_from=date(2026, 11, 25))
+        return Delivery(ev.wrap(event, cid), event)
+
+    def scheduled(cid):
+        event = ev.CallbackScheduled(consultation_id=cid, receipt_no="-", booking_id=uuid.uuid4(),
+                                     slot_starts_at=starts, slot_ends_at=starts + timedelta(minutes=30))
+        return Delivery(ev.wrap(event, cid), event)
+
+    late = confirmed(ids[0])
+    slot = {"slot": lambda e: {"slot_starts_at": e.slot_starts_at, "slot_ends_at": e.slot_ends_at}}
+    await follow([scheduled(ids[0])], "scheduled", sessions, "intake.scheduled", **slot)
+    await follow([late, confirmed(ids[1]), late], "eligible", sessions, "intake.confirmed")
+    await follow([confirmed(uuid.uuid4())], "eligible", sessions, "intake.confirmed")  # unknown: logged
+    statuses = []
+    for receipt in receipts:
+        response = await client.get(f"/api/v1/consultations/{receipt['receipt_no']}",
+                                    headers={"X-Status-Token": receipt["status_token"]})
+        statuses.append((response.json()["status"], response.json()["slot"] is not None))
+    assert statuses == [("scheduled", True), ("eligible", False), ("received", False)]
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(inbox)) == 4

@@ -16,6 +16,7 @@ from services.notifier.orm import consultations, notifications, outbox, pending,
 from services.notifier.sending import MailNotSent, SmtpMailer
 from services.notifier import tasks as task_cases
 from shared import events as ev
+from shared.messaging import Delivery
 from shared.db import make_engine, make_sessions
 
 DUPLICATES = "payhara_possible_duplicate_emails_total"
@@ -27,11 +28,37 @@ class FakeMailer:
         self.delay_s = delay_s
         self.fail_with = fail_with
 
-    async def send(self, message) -> None:
+    async def send_all(self, messages) -> list:
         await asyncio.sleep(self.delay_s)
-        if self.fail_with is not None:
-            raise self.fail_with
-        self.sent.append(message)
+        outcomes = [self.fail_with if self.fails(m) else None for m in messages]
+        self.sent.extend(m for m, failure in zip(messages, outcomes) if failure is None)
+        return outcomes
+
+    def fails(self, message) -> bool:
+        return self.fail_with is not None
+
+
+class RefusingMailer(FakeMailer):
+    """Refuses the mails to one address, takes the others."""
+
+    def __init__(self, refused: str):
+        super().__init__(fail_with=MailNotSent("550"))
+        self.refused = refused
+
+    def fails(self, message) -> bool:
+        return message["To"] == self.refused
+
+
+async def on_scheduled(event, envelope, sessions):
+    await task_cases.order_tasks([Delivery(envelope, event)], sessions, "notifier.scheduled", task_cases.scheduled_order)
+
+
+async def on_review_requested(event, envelope, sessions):
+    await task_cases.order_tasks([Delivery(envelope, event)], sessions, "notifier.review", task_cases.review_order)
+
+
+async def on_rejected(event, envelope, sessions):
+    await task_cases.order_tasks([Delivery(envelope, event)], sessions, "notifier.rejected", task_cases.decline_order)
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +108,8 @@ def duplicates() -> float:
 async def test_acknowledging_twice_sends_one_mail(sessions, desk):
     event, envelope = received()
     mailer, before = FakeMailer(), duplicates()
-    await acknowledge(event, envelope, sessions, mailer, desk)
-    await acknowledge(event, envelope, sessions, mailer, desk)
+    await acknowledge([Delivery(envelope, event)], sessions, mailer, desk)
+    await acknowledge([Delivery(envelope, event)], sessions, mailer, desk)
     assert len(mailer.sent) == 1
     assert mailer.sent[0]["Message-ID"] == f"<acknowledgement.{event.consultation_id}@payhara-desk.invalid>"
     sent = await outbox_events(sessions, event.consultation_id, ev.EmailSent)
@@ -96,7 +123,7 @@ async def test_concurrent_duplicates_send_one_mail(sessions, desk):
     """The same event handled by two instances at once: the second waits and finds `sent`."""
     event, envelope = received()
     mailer, before = FakeMailer(delay_s=0.3), duplicates()
-    await asyncio.gather(*(acknowledge(event, envelope, sessions, mailer, desk) for _ in range(3)))
+    await asyncio.gather(*(acknowledge([Delivery(envelope, event)], sessions, mailer, desk) for _ in range(3)))
     assert len(mailer.sent) == 1
     assert len(await outbox_events(sessions, event.consultation_id, ev.EmailSent)) == 1
     assert duplicates() == before
@@ -108,7 +135,7 @@ async def test_a_crash_between_send_and_commit_is_reported(sessions, desk):
         await s.execute(insert(notifications).values(
             consultation_id=event.consultation_id, kind="acknowledgement", status="sending", attempts=1))
     mailer, before = FakeMailer(), duplicates()
-    await acknowledge(event, envelope, sessions, mailer, desk)
+    await acknowledge([Delivery(envelope, event)], sessions, mailer, desk)
     assert len(mailer.sent) == 1
     assert duplicates() == before + 1
     row = await notification(sessions, event.consultation_id)
@@ -119,13 +146,13 @@ async def test_a_refused_mail_is_retried_without_a_duplicate_report(sessions, de
     event, envelope = received()
     before = duplicates()
     with pytest.raises(MailNotSent):
-        await acknowledge(event, envelope, sessions, FakeMailer(fail_with=MailNotSent("550")), desk)
+        await acknowledge([Delivery(envelope, event)], sessions, FakeMailer(fail_with=MailNotSent("550")), desk)
     row = await notification(sessions, event.consultation_id)
     assert (row.status, row.attempts) == ("sending", 0)
     with pytest.raises(ConnectionResetError):  # unknown outcome: the next try must report it
-        await acknowledge(event, envelope, sessions, FakeMailer(fail_with=ConnectionResetError()), desk)
+        await acknowledge([Delivery(envelope, event)], sessions, FakeMailer(fail_with=ConnectionResetError()), desk)
     mailer = FakeMailer()
-    await acknowledge(event, envelope, sessions, mailer, desk)
+    await acknowledge([Delivery(envelope, event)], sessions, mailer, desk)
     assert len(mailer.sent) == 1
     assert duplicates() == before + 1
 
@@ -133,7 +160,7 @@ async def test_a_refused_mail_is_retried_without_a_duplicate_report(sessions, de
 async def test_no_email_address_means_no_mail(sessions, desk):
     event, envelope = received(email=None, method="phone")
     mailer = FakeMailer()
-    await acknowledge(event, envelope, sessions, mailer, desk)
+    await acknowledge([Delivery(envelope, event)], sessions, mailer, desk)
     assert mailer.sent == []
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(notifications).where(
@@ -151,8 +178,10 @@ def free_port() -> int:
 class Inbox:
     def __init__(self):
         self.messages = []
+        self.peers = set()
 
     async def handle_DATA(self, server, session, envelope):
+        self.peers.add(session.peer)  # one per SMTP connection
         self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
         return "250 OK"
 
@@ -164,8 +193,8 @@ async def test_a_real_smtp_round_trip(sessions, desk):
     try:
         event, envelope = received()
         mailer = SmtpMailer(desk.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": controller.port}))
-        await acknowledge(event, envelope, sessions, mailer, desk)
-        await acknowledge(event, envelope, sessions, mailer, desk)
+        await acknowledge([Delivery(envelope, event)], sessions, mailer, desk)
+        await acknowledge([Delivery(envelope, event)], sessions, mailer, desk)
     finally:
         controller.stop()
     assert len(inbox.messages) == 1
@@ -185,23 +214,23 @@ async def test_smtp_server_away_is_mail_not_sent(desk):
 
     copy = type("Copy", (), dict(consultation_id=event.consultation_id, receipt_no=event.receipt_no,
                                  consultant_name="x", email="a@example.jp", contact_expected_from=date(2026, 11, 25)))
-    with pytest.raises(MailNotSent):
-        await mailer.send(acknowledgement(copy, desk.mail_from))
+    [outcome] = await mailer.send_all([acknowledgement(copy, desk.mail_from)])
+    assert isinstance(outcome, MailNotSent)
 
 
 async def test_scheduled_before_received_waits_then_issues_one_call_task(sessions, desk):
     cid = uuid.uuid4()
     call, call_envelope = scheduled(cid)
-    await task_cases.on_scheduled(call, call_envelope, sessions)
+    await on_scheduled(call, call_envelope, sessions)
     assert await outbox_events(sessions, cid, ev.TaskIssued) == []
     async with sessions() as s:
         assert (await s.execute(select(pending.c.kind, pending.c.booking_id).where(
             pending.c.consultation_id == cid))).all() == [("call", call.booking_id)]
 
     event, envelope = received(cid, email=None, method="phone")
-    await acknowledge(event, envelope, sessions, FakeMailer(), desk)
-    await acknowledge(event, envelope, sessions, FakeMailer(), desk)  # a redelivered `received`
-    await task_cases.on_scheduled(call, call_envelope, sessions)  # a redelivered `scheduled`
+    await acknowledge([Delivery(envelope, event)], sessions, FakeMailer(), desk)
+    await acknowledge([Delivery(envelope, event)], sessions, FakeMailer(), desk)  # a redelivered `received`
+    await on_scheduled(call, call_envelope, sessions)  # a redelivered `scheduled`
 
     issued = await outbox_events(sessions, cid, ev.TaskIssued)
     assert len(issued) == 1
@@ -215,24 +244,24 @@ async def test_scheduled_before_received_waits_then_issues_one_call_task(session
 
 async def test_scheduled_redelivered_issues_one_task(sessions, desk):
     event, envelope = received()  # contact by e-mail: the booked contact is an e-mail task
-    await acknowledge(event, envelope, sessions, FakeMailer(), desk)
+    await acknowledge([Delivery(envelope, event)], sessions, FakeMailer(), desk)
     call, call_envelope = scheduled(event.consultation_id)
-    await task_cases.on_scheduled(call, call_envelope, sessions)
-    await task_cases.on_scheduled(call, call_envelope, sessions)
+    await on_scheduled(call, call_envelope, sessions)
+    await on_scheduled(call, call_envelope, sessions)
     republished = ev.Envelope(**{**call_envelope.model_dump(), "event_id": uuid.uuid4()})
-    await task_cases.on_scheduled(call, republished, sessions)  # same booking, another event id
+    await on_scheduled(call, republished, sessions)  # same booking, another event id
     issued = await outbox_events(sessions, event.consultation_id, ev.TaskIssued)
     assert [(t.kind, t.urls) for t in issued] == [("email", ["https://maps.example.com/r/1"])]
 
 
 async def test_review_and_decline_tasks_carry_the_reason(sessions, desk):
     event, envelope = received(email=None, method="phone")
-    await acknowledge(event, envelope, sessions, FakeMailer(), desk)
+    await acknowledge([Delivery(envelope, event)], sessions, FakeMailer(), desk)
     cid = event.consultation_id
     review = ev.EligibilityReviewRequested(consultation_id=cid, receipt_no=event.receipt_no, reason="member_not_found")
     rejected = ev.EligibilityRejected(consultation_id=cid, receipt_no=event.receipt_no, reason="not_a_member")
-    await task_cases.on_review_requested(review, ev.wrap(review, cid), sessions)
-    await task_cases.on_rejected(rejected, ev.wrap(rejected, cid), sessions)
+    await on_review_requested(review, ev.wrap(review, cid), sessions)
+    await on_rejected(rejected, ev.wrap(rejected, cid), sessions)
     issued = await outbox_events(sessions, cid, ev.TaskIssued)
     assert sorted((t.kind, t.reason) for t in issued) == [("decline", "not_a_member"), ("review", "member_not_found")]
 
@@ -245,8 +274,8 @@ async def test_received_and_scheduled_at_once_issue_each_task_once(sessions, des
         pairs.append(((event, envelope), scheduled(event.consultation_id)))
     await asyncio.gather(*(
         step for (event, envelope), (call, call_envelope) in pairs for step in (
-            acknowledge(event, envelope, sessions, FakeMailer(), desk),
-            task_cases.on_scheduled(call, call_envelope, sessions),
+            acknowledge([Delivery(envelope, event)], sessions, FakeMailer(), desk),
+            on_scheduled(call, call_envelope, sessions),
         )
     ))
     for (event, _), _ in pairs:
@@ -254,3 +283,60 @@ async def test_received_and_scheduled_at_once_issue_each_task_once(sessions, des
     async with sessions() as s:
         ids = [event.consultation_id for (event, _), _ in pairs]
         assert await s.scalar(select(func.count()).select_from(pending).where(pending.c.consultation_id.in_(ids))) == 0
+
+
+async def test_a_batch_of_receipts_is_acknowledged_over_one_smtp_connection(sessions, desk):
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    by_mail = [received(email=f"person{n}@example.jp") for n in range(4)]
+    by_phone = received(email=None, method="phone")
+    republished = ev.Envelope(**{**by_mail[0][1].model_dump(), "event_id": uuid.uuid4()})  # relay sent it twice
+    batch = [Delivery(envelope, event) for event, envelope in [*by_mail, by_phone]]
+    batch += [Delivery(republished, by_mail[0][0]), batch[1]]  # and a redelivery within the batch
+    try:
+        mailer = SmtpMailer(desk.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": controller.port}))
+        await acknowledge(batch, sessions, mailer, desk)
+        await acknowledge(batch, sessions, mailer, desk)  # the whole batch redelivered
+    finally:
+        controller.stop()
+    assert sorted(to for (to,), _ in inbox.messages) == [f"person{n}@example.jp" for n in range(4)]
+    assert len(inbox.peers) == 1, "a batch's mails share one SMTP connection"
+    for event, _ in by_mail:
+        assert len(await outbox_events(sessions, event.consultation_id, ev.EmailSent)) == 1
+        assert (await notification(sessions, event.consultation_id)).status == "sent"
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(consultations).where(
+            consultations.c.consultation_id.in_([d.event.consultation_id for d in batch]))) == 5
+
+
+async def test_a_refused_mail_in_a_batch_fails_alone(sessions, desk):
+    batch = [received(email=f"person{n}@example.jp") for n in range(3)]
+    deliveries = [Delivery(envelope, event) for event, envelope in batch]
+    mailer, before = RefusingMailer("person1@example.jp"), duplicates()
+    with pytest.raises(MailNotSent):  # so the consumer retries each delivery on its own
+        await acknowledge(deliveries, sessions, mailer, desk)
+    assert sorted(m["To"] for m in mailer.sent) == ["person0@example.jp", "person2@example.jp"]
+    statuses = [(await notification(sessions, e.consultation_id)) for e, _ in batch]
+    assert [(r.status, r.attempts) for r in statuses] == [("sent", 1), ("sending", 0), ("sent", 1)]
+    retry = FakeMailer()
+    for delivery in deliveries:  # what the consumer does next
+        await acknowledge([delivery], sessions, retry, desk)
+    assert [m["To"] for m in retry.sent] == ["person1@example.jp"]
+    assert duplicates() == before
+
+
+async def test_a_batch_of_schedules_issues_each_task_once_or_waits_for_its_copy(sessions, desk):
+    copies = [received(email=None, method="phone") for _ in range(2)]
+    for event, envelope in copies:
+        await acknowledge([Delivery(envelope, event)], sessions, FakeMailer(), desk)
+    calls = [scheduled(event.consultation_id) for event, _ in copies]
+    early = scheduled(uuid.uuid4())  # its copy has not arrived yet
+    batch = [Delivery(envelope, event) for event, envelope in [*calls, early]] + [Delivery(calls[0][1], calls[0][0])]
+    await task_cases.order_tasks(batch, sessions, "notifier.scheduled", task_cases.scheduled_order)
+    for event, _ in copies:
+        assert [t.kind for t in await outbox_events(sessions, event.consultation_id, ev.TaskIssued)] == ["call"]
+    assert await outbox_events(sessions, early[0].consultation_id, ev.TaskIssued) == []
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(pending).where(
+            pending.c.consultation_id == early[0].consultation_id)) == 1

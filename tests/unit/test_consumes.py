@@ -1,39 +1,112 @@
-"""The one way consumers are written, on FastStream's in-memory broker: a valid event reaches
-the handler parsed, a malformed one never does. (Ack, nack and DLQ are shown on the real broker
-in tests/integration/test_dead_letter.py: the in-memory broker ignores them.)"""
+"""The one way consumers are written, with hand-written fake deliveries: a batch is handled in
+one call and acked once; a failing batch is handled again one by one, and only what still fails
+is requeued; a malformed message never reaches the handler. (The same policy on the real
+broker, DLQ included: tests/integration/test_dead_letter.py.)"""
 import uuid
 
-from faststream.rabbit import TestRabbitBroker
-
 from shared import events as ev
-from shared.messaging import consumes, make_broker
+from shared.messaging import Consumers
 from shared.settings import Settings
-from shared.topology import EVENTS_EXCHANGE
 
 
-def confirmed() -> ev.EligibilityConfirmed:
-    return ev.EligibilityConfirmed(consultation_id=uuid.uuid4(), receipt_no="PH-261124-00010",
+class FakeChannel:
+    pass
+
+
+class FakeMessage:
+    def __init__(self, body: bytes, channel: FakeChannel, tag: int):
+        self.body, self.channel, self.delivery_tag = body, channel, tag
+        self.message_id = f"m{tag}"
+        self.settled: list[str] = []
+
+    async def ack(self, multiple: bool = False) -> None:
+        self.settled.append("ack-multiple" if multiple else "ack")
+
+    async def nack(self, requeue: bool = True) -> None:
+        self.settled.append("requeue" if requeue else "nack")
+
+    async def reject(self, requeue: bool = False) -> None:
+        self.settled.append("reject-requeue" if requeue else "reject")
+
+
+def confirmed(n: int) -> ev.EligibilityConfirmed:
+    return ev.EligibilityConfirmed(consultation_id=uuid.uuid4(), receipt_no=f"PH-261124-{n:04d}0",
                                    reason="active_member", contact_expected_from="2026-11-25")
 
 
-async def test_a_valid_event_reaches_the_handler_parsed_and_a_malformed_one_does_not():
-    settings = Settings(env="test")
-    broker = make_broker(settings, "scheduler")
-    handled: list[tuple[ev.EligibilityConfirmed, ev.Envelope]] = []
+def messages(bodies: list[bytes]) -> list[FakeMessage]:
+    channel = FakeChannel()
+    return [FakeMessage(body, channel, tag) for tag, body in enumerate(bodies, start=1)]
 
-    @consumes(broker, "scheduler", ev.EligibilityConfirmed, settings)
-    async def book(event: ev.EligibilityConfirmed, envelope: ev.Envelope) -> None:
-        handled.append((event, envelope))
 
-    event = confirmed()
-    envelope = ev.wrap(event, event.consultation_id)
-    async with TestRabbitBroker(broker) as test_broker:
-        await test_broker.publish(envelope.model_dump_json().encode(), exchange=EVENTS_EXCHANGE,
-                                  routing_key=event.routing_key)
-        await test_broker.publish(b"{broken", exchange=EVENTS_EXCHANGE, routing_key=event.routing_key)
-        wrong_type = ev.wrap(ev.EligibilityRejected(consultation_id=uuid.uuid4(), receipt_no="x", reason="r"), uuid.uuid4())
-        await test_broker.publish(wrong_type.model_dump_json().encode(), exchange=EVENTS_EXCHANGE,
-                                  routing_key=event.routing_key)
+def body(event: ev.Event) -> bytes:
+    return ev.wrap(event, event.consultation_id).model_dump_json().encode()
 
-    assert [(e.receipt_no, env.event_id) for e, env in handled] == [("PH-261124-00010", envelope.event_id)]
-    assert handled[0][0] == event
+
+def scheduler_with(handler) -> Consumers:
+    consumers = Consumers(Settings(env="test"), "scheduler")
+    consumers.on(ev.EligibilityConfirmed)(handler)
+    return consumers
+
+
+async def test_a_batch_is_handled_in_one_call_and_acked_once_up_to_its_last_delivery():
+    calls = []
+
+    async def book(deliveries):
+        calls.append([d.event.receipt_no for d in deliveries])
+
+    consumers = scheduler_with(book)
+    batch = messages([body(confirmed(n)) for n in range(3)])
+    await consumers._handle(consumers.subscriptions[0], batch)
+    assert calls == [["PH-261124-00000", "PH-261124-00010", "PH-261124-00020"]]
+    assert [m.settled for m in batch] == [[], [], ["ack-multiple"]]
+
+
+async def test_a_malformed_message_is_rejected_and_the_rest_of_the_batch_handled():
+    calls = []
+
+    async def book(deliveries):
+        calls.append(len(deliveries))
+
+    consumers = scheduler_with(book)
+    wrong_type = ev.EligibilityRejected(consultation_id=uuid.uuid4(), receipt_no="x", reason="r")
+    batch = messages([body(confirmed(1)), b"{broken", body(wrong_type), body(confirmed(2))])
+    await consumers._handle(consumers.subscriptions[0], batch)
+    assert calls == [2]
+    assert [m.settled for m in batch] == [[], ["reject"], ["reject"], ["ack-multiple"]]
+
+
+async def test_a_failing_batch_is_handled_one_by_one_and_only_the_failing_event_requeued():
+    poison = confirmed(2)
+    calls = []
+
+    async def book(deliveries):
+        calls.append(len(deliveries))
+        if any(d.event == poison for d in deliveries):
+            raise RuntimeError("this one cannot be booked now")
+
+    consumers = scheduler_with(book)
+    batch = messages([body(confirmed(1)), body(poison), body(confirmed(3))])
+    await consumers._handle(consumers.subscriptions[0], batch)
+    assert calls == [3, 1, 1, 1]
+    assert [m.settled for m in batch] == [["ack"], ["requeue"], ["ack"]]
+
+
+async def test_a_failing_single_delivery_is_requeued_once():
+    async def book(deliveries):
+        raise ConnectionError("database away")
+
+    consumers = scheduler_with(book)
+    (message,) = messages([body(confirmed(1))])
+    await consumers._handle(consumers.subscriptions[0], [message])
+    assert message.settled == ["requeue"]
+
+
+async def test_deliveries_of_two_channels_are_acked_on_each():
+    async def book(deliveries):
+        pass
+
+    consumers = scheduler_with(book)
+    old, new = messages([body(confirmed(1))]), messages([body(confirmed(2)), body(confirmed(3))])
+    await consumers._handle(consumers.subscriptions[0], old + new)
+    assert [m.settled for m in old + new] == [["ack-multiple"], [], ["ack-multiple"]]
