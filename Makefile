@@ -20,11 +20,13 @@ test: install services
 unit: install
 	$(PY) -m pytest -q tests/unit
 
-bench: install services
-	PAYHARA_ENV=test \
+BENCH_ENV = PAYHARA_ENV=test \
 	PAYHARA_DATABASE_URL=$${PAYHARA_BENCH_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/payhara_bench} \
-	PAYHARA_AMQP_URL=$${PAYHARA_BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/payhara_bench} \
-	$(PY) bench/pipeline.py
+	PAYHARA_AMQP_URL=$${PAYHARA_BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/payhara_bench}
+
+bench: install services
+	$(BENCH_ENV) $(PY) bench/consume.py
+	$(BENCH_ENV) $(PY) bench/pipeline.py
 
 install: $(STAMP)
 
