@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
     commands.add_parser("smtp-sink", help="a development SMTP server that keeps mail in PAYHARA_MAIL_DIR")
+    commands.add_parser("asyncapi", help="print the AsyncAPI document of the desk's events (YAML)")
 
     return parser
 
@@ -88,9 +89,17 @@ def _smtp_sink(args) -> int:
     return serve()
 
 
+def _asyncapi(args) -> int:
+    from shared.asyncapi import to_yaml
+    from shared.settings import get_settings
+
+    print(to_yaml(get_settings().delivery_limit))
+    return 0
+
+
 COMMANDS = {
     "run": _run, "migrate": _migrate, "members": _members, "operators": _operators,
-    "up": _up, "smtp-sink": _smtp_sink,
+    "up": _up, "smtp-sink": _smtp_sink, "asyncapi": _asyncapi,
 }
 
 if __name__ == "__main__":
