@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -37,7 +38,7 @@ BENCH_DATABASE = "payhara_bench"
 POLL_S = 0.5
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 # Below uvicorn's 5 s keep-alive: a connection the server is closing is never reused for a POST.
-LIMITS = dict(keepalive_expiry=2.0)
+KEEPALIVE_S = 2.0
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -59,7 +60,8 @@ def cpu_snapshot(desk: DeskProcesses) -> dict[int, tuple[str, float]]:
             continue
         try:
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            group = groups.get(int(proc.name)) or owners.get(proc.stat().st_uid)
+            # a service's worker processes (PAYHARA_WORKERS) count for the service
+            group = groups.get(int(proc.name)) or groups.get(int(fields[1])) or owners.get(proc.stat().st_uid)
         except (OSError, IndexError):
             continue  # gone meanwhile
         if group:
@@ -79,20 +81,20 @@ async def submit_all(intake_url: str, t0: float, count: int, rate: float, concur
     """Open loop: consultation i leaves at t0 + i/rate whatever the answers before it (at most
     `concurrency` in flight: past that, `send lag` grows and shows that intake fell behind)."""
     gate = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, **LIMITS)
-    async with httpx.AsyncClient(base_url=intake_url, timeout=30, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency, keepalive_timeout=KEEPALIVE_S)
+    async with aiohttp.ClientSession(intake_url, connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=30)) as client:
         async def one(i: int, due: float) -> None:
             async with gate:
                 at = time.time()
                 try:
-                    response = await client.post("/api/v1/consultations", json=submission(i))
-                except httpx.HTTPError as error:
+                    async with client.post("/api/v1/consultations", json=submission(i)) as response:
+                        if response.status != 202:
+                            errors.append(str(response.status))
+                            return
+                        sent[(await response.json())["receipt_no"]] = (at, at - due)
+                except (aiohttp.ClientError, TimeoutError) as error:
                     errors.append(type(error).__name__)
-                    return
-                if response.status_code != 202:
-                    errors.append(str(response.status_code))
-                    return
-                sent[response.json()["receipt_no"]] = (at, at - due)
 
         pending = []
         for i in range(count):

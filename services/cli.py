@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run one service (with its outbox relay)")
     run.add_argument("service", choices=SERVICES)
     run.add_argument("--port", type=int)
+    run.add_argument("--workers", type=int, help="processes of this service on one port (default: PAYHARA_WORKERS)")
 
     commands.add_parser("migrate", help="migrate every service's schema and declare the broker topology")
 
@@ -52,6 +53,7 @@ def _run(args) -> int:
     uvicorn.run(
         f"services.{args.service}.main:create_app", factory=True, host=settings.http_host,
         port=args.port or settings.port_of(args.service), log_level="warning", lifespan="on",
+        workers=args.workers or settings.workers_of(args.service),
     )
     return 0
 

@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     smtp_timeout_s: float = 10.0
+    smtp_connections: int = 4  # per batch of e-mails, used side by side
     mail_from: str = "payhara-desk@example.invalid"
     mail_dir: str = "var/mail"  # where the development SMTP sink keeps what it receives
 
@@ -26,6 +27,9 @@ class Settings(BaseSettings):
     notifier_port: int = 8003
     console_port: int = 8004
     http_host: str = "127.0.0.1"
+    # processes per service on this machine, e.g. PAYHARA_WORKERS='{"intake": 2}': each one is a
+    # full instance (HTTP, consumers, relay), as a second container would be
+    workers: dict[str, int] = {}
     public_intake_url: str = "http://127.0.0.1:8000"
 
     prefetch: int = 32  # unacknowledged deliveries per consumer: the consumer's concurrency
@@ -33,6 +37,7 @@ class Settings(BaseSettings):
     publish_timeout_s: float = 5.0
     relay_batch: int = 50  # rows published concurrently; more only times out confirms under load
     relay_poll_s: float = 2.0
+    relay_linger_s: float = 0.01  # after a wake-up, before claiming: rows committed meanwhile join
     db_pool_size: int = 10
 
     slot_capacity: int = 4  # callbacks one slot can take, unless the roster says otherwise
@@ -48,6 +53,9 @@ class Settings(BaseSettings):
 
     def port_of(self, service: str) -> int:
         return getattr(self, f"{service}_port")
+
+    def workers_of(self, service: str) -> int:
+        return max(1, self.workers.get(service, 1))
 
 
 @lru_cache
