@@ -10,6 +10,7 @@ import logging
 
 import aio_pika
 import asyncpg
+from prometheus_client import Histogram
 from sqlalchemy import Table, func, select, update
 
 from shared.db import Database, libpq_dsn
@@ -19,6 +20,8 @@ from shared.topology import EVENTS_EXCHANGE
 
 log = logging.getLogger("payhara.relay")
 MAX_BACKOFF_S = 30.0
+batch_sizes = Histogram("payhara_relay_batch_size", "Outbox rows published per relay batch", ["schema"],
+                        buckets=(1, 2, 4, 8, 16, 32, 64))
 
 
 class OutboxRelay:
@@ -52,7 +55,10 @@ class OutboxRelay:
                 try:
                     await asyncio.wait_for(self._wake.wait(), delay)
                 except TimeoutError:
-                    pass
+                    continue
+                # woken by a commit: let the commits right behind it join the same batch (one
+                # claim, one update and one commit for all of them instead of each)
+                await asyncio.sleep(self.settings.relay_linger_s)
         finally:
             listener.cancel()
             await self.close()
@@ -85,6 +91,7 @@ class OutboxRelay:
                     update(t).where(t.c.id == row.id).values(attempts=t.c.attempts + 1, last_error=reason)
                 )
         self.published += len(sent)
+        batch_sizes.labels(t.schema).observe(len(rows))
         return len(sent), len(failed)
 
     async def _publish(self, exchange: aio_pika.abc.AbstractExchange, row) -> None:
