@@ -1,7 +1,8 @@
 """How e-mail leaves the desk: SMTP through aiosmtplib. Tests replace the Mailer with a fake."""
+import asyncio
 import socket
 from datetime import datetime, timezone
-from email.message import EmailMessage
+from email.message import Message
 from email.utils import format_datetime
 from typing import Protocol
 
@@ -19,28 +20,41 @@ class MailNotSent(Exception):
 
 
 class Mailer(Protocol):
-    async def send_all(self, messages: list[EmailMessage]) -> list[Exception | None]:
+    async def send_all(self, messages: list[Message]) -> list[Exception | None]:
         """One outcome per message: None (the server took it), MailNotSent (it certainly did
         not), or another exception (unknown: the server may have taken it)."""
 
 
 class SmtpMailer:
-    """Sends a batch over one SMTP connection; after any error the next mail gets a new one."""
+    """Sends a batch over a few SMTP connections, each reused for many mails."""
 
     def __init__(self, settings: Settings):
         self.host = settings.smtp_host
         self.port = settings.smtp_port
         self.timeout_s = settings.smtp_timeout_s
+        self.connections = settings.smtp_connections
         # once, not per mail: aiosmtplib would otherwise look it up in a thread for every send
         self.local_hostname = socket.getfqdn()
 
-    async def send_all(self, messages: list[EmailMessage]) -> list[Exception | None]:
+    async def send_all(self, messages: list[Message]) -> list[Exception | None]:
+        """Up to `smtp_connections` connections at once, each taking every n-th mail: a mail
+        costs several round trips, so one connection alone would leave the batch waiting."""
+        for message in messages:
+            if "Date" not in message:
+                message["Date"] = format_datetime(datetime.now(timezone.utc))
+        lanes = max(1, min(self.connections, len(messages)))
+        results = await asyncio.gather(*(self._send_in_turn(messages[lane::lanes]) for lane in range(lanes)))
+        outcomes: list[Exception | None] = [None] * len(messages)
+        for lane, lane_outcomes in enumerate(results):
+            outcomes[lane::lanes] = lane_outcomes
+        return outcomes
+
+    async def _send_in_turn(self, messages: list[Message]) -> list[Exception | None]:
+        """One connection, one mail after another; after any error the next mail gets a new one."""
         outcomes: list[Exception | None] = []
         smtp: aiosmtplib.SMTP | None = None
         try:
             for message in messages:
-                if "Date" not in message:
-                    message["Date"] = format_datetime(datetime.now(timezone.utc))
                 try:
                     smtp = smtp or await self._connect()
                     await smtp.send_message(message)

@@ -285,7 +285,7 @@ async def test_received_and_scheduled_at_once_issue_each_task_once(sessions, des
         assert await s.scalar(select(func.count()).select_from(pending).where(pending.c.consultation_id.in_(ids))) == 0
 
 
-async def test_a_batch_of_receipts_is_acknowledged_over_one_smtp_connection(sessions, desk):
+async def test_a_batch_of_receipts_is_acknowledged_over_a_few_reused_smtp_connections(sessions, desk):
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
@@ -295,13 +295,14 @@ async def test_a_batch_of_receipts_is_acknowledged_over_one_smtp_connection(sess
     batch = [Delivery(envelope, event) for event, envelope in [*by_mail, by_phone]]
     batch += [Delivery(republished, by_mail[0][0]), batch[1]]  # and a redelivery within the batch
     try:
-        mailer = SmtpMailer(desk.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": controller.port}))
+        mailer = SmtpMailer(desk.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": controller.port,
+                                                    "smtp_connections": 2}))
         await acknowledge(batch, sessions, mailer, desk)
         await acknowledge(batch, sessions, mailer, desk)  # the whole batch redelivered
     finally:
         controller.stop()
     assert sorted(to for (to,), _ in inbox.messages) == [f"person{n}@example.jp" for n in range(4)]
-    assert len(inbox.peers) == 1, "a batch's mails share one SMTP connection"
+    assert len(inbox.peers) == 2, "4 mails over 2 connections, each used twice"
     for event, _ in by_mail:
         assert len(await outbox_events(sessions, event.consultation_id, ev.EmailSent)) == 1
         assert (await notification(sessions, event.consultation_id)).status == "sent"
