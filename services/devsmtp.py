@@ -12,6 +12,7 @@ import os
 import signal
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from aiosmtpd.smtp import SMTP
@@ -20,8 +21,9 @@ log = logging.getLogger("payhara.smtp_sink")
 
 
 def mail_file_name(raw: bytes, now: datetime | None = None) -> str:
-    message_id = email.message_from_bytes(raw, policy=email.policy.default).get("Message-ID")
-    digest = hashlib.sha1((str(message_id).strip() if message_id else "").encode() or raw).hexdigest()
+    # the headers only, without the modern policy's header objects: this runs for every mail
+    message_id = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw).get("Message-ID")
+    digest = hashlib.sha1(("".join(str(message_id).split()) if message_id else "").encode() or raw).hexdigest()
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
     return f"{stamp}-{digest[:12]}.eml"
 

@@ -2,6 +2,8 @@
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 import pytest
 
@@ -22,8 +24,13 @@ class Copy:
     urls: tuple = ("https://maps.example.com/review/abc123",)
 
 
+def received(message) -> EmailMessage:
+    """What the recipient's mail program reads."""
+    return message_from_bytes(message.as_bytes(), policy=policy.default)
+
+
 def body(message) -> str:
-    return message.get_content()
+    return received(message).get_content()
 
 
 @pytest.mark.parametrize("day, text", [
@@ -38,7 +45,8 @@ def test_japanese_date_has_the_weekday(day, text):
 
 def test_subject_and_body_carry_the_receipt_number_and_the_contact_day():
     message = mail.acknowledgement(Copy(), "desk@example.invalid")
-    assert message["Subject"] == "【受付番号 PH-261124-00017】ご相談を受け付けました"
+    assert received(message)["Subject"] == "【受付番号 PH-261124-00017】ご相談を受け付けました"
+    assert received(message).get_content_charset() == "utf-8"
     assert "PH-261124-00017" in body(message)
     assert "2026年11月25日（水）以降に" in body(message)
     assert "お電話またはメール" in body(message)
