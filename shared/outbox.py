@@ -47,14 +47,7 @@ def notify_channel(schema: str) -> str:
 async def add_event(session: AsyncConnection, outbox: Table, event: Event, correlation_id: uuid.UUID) -> Envelope:
     """Stage an event in the caller's transaction; a trigger wakes the relay at commit."""
     envelope = wrap(event, correlation_id)
-    await session.execute(
-        insert(outbox).values(
-            event_id=envelope.event_id,
-            routing_key=envelope.event_type,
-            correlation_id=correlation_id,
-            body=envelope.model_dump_json(),
-        )
-    )
+    await session.execute(insert(outbox), _row(envelope))
     return envelope
 
 
@@ -63,8 +56,10 @@ async def add_events(session: AsyncConnection, outbox: Table,
     """Stage many (event, correlation_id) in the caller's transaction, in one statement."""
     envelopes = [wrap(event, correlation_id) for event, correlation_id in events]
     if envelopes:
-        await session.execute(insert(outbox), [
-            {"event_id": e.event_id, "routing_key": e.event_type, "correlation_id": e.correlation_id,
-             "body": e.model_dump_json()} for e in envelopes
-        ])
+        await session.execute(insert(outbox), [_row(e) for e in envelopes])
     return envelopes
+
+
+def _row(envelope: Envelope) -> dict:
+    return {"event_id": envelope.event_id, "routing_key": envelope.event_type,
+            "correlation_id": envelope.correlation_id, "body": envelope.model_dump_json()}

@@ -51,6 +51,7 @@ def form_payload(form) -> dict:
 
 def router(sessions: Database) -> APIRouter:
     api = APIRouter()
+    serials = consultations.ReceiptSerials()
 
     @api.post("/api/v1/consultations", status_code=202)
     async def submit_consultation(request: Request):
@@ -65,7 +66,7 @@ def router(sessions: Database) -> APIRouter:
             form = parse(payload)
         except Rejected as problem:
             return rejected(problem.errors)
-        receipt = await consultations.submit(form, "web", sessions)
+        receipt = await consultations.submit(form, "web", sessions, serials)
         return JSONResponse(status_code=202, content=receipt_body(receipt))
 
     @api.get("/api/v1/consultations/{receipt_no}")
@@ -90,7 +91,7 @@ def router(sessions: Database) -> APIRouter:
                 request, "form.html", {"prefectures": PREFECTURES, "errors": errors, "values": dict(form)},
                 status_code=422,
             )
-        receipt = await consultations.submit(parsed, "web", sessions)
+        receipt = await consultations.submit(parsed, "web", sessions, serials)
         return templates.TemplateResponse(request, "receipt.html", {
             "receipt": receipt, "contact_expected_label": japanese_date(receipt.contact_expected_from)})
 

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from services.intake import receipts
 from services.intake.forms import ConsultationForm
@@ -29,7 +29,25 @@ class Receipt:
     contact_expected_from: date
 
 
-async def submit(form: ConsultationForm, channel: str, sessions: Database) -> Receipt:
+class ReceiptSerials:
+    """Serials for receipt numbers, taken from the database sequence a block at a time: one
+    statement per BLOCK receipts instead of one each. Numbers a process held when it stopped
+    are skipped, as a sequence's numbers are on a rollback; each is still used at most once."""
+
+    BLOCK = 16
+
+    def __init__(self):
+        self._free: list[int] = []
+
+    async def next(self, session) -> int:
+        if not self._free:
+            block = await session.scalars(
+                select(receipt_numbers.next_value()).select_from(func.generate_series(1, self.BLOCK)))
+            self._free.extend(sorted(block, reverse=True))
+        return self._free.pop()
+
+
+async def submit(form: ConsultationForm, channel: str, sessions: Database, serials: ReceiptSerials) -> Receipt:
     """Record the consultation and its `received` event in one transaction; the receipt is
     returned only after the commit, so a receipt that was shown is never lost."""
     received_at = datetime.now(timezone.utc)
@@ -37,10 +55,9 @@ async def submit(form: ConsultationForm, channel: str, sessions: Database) -> Re
     token, token_hash = receipts.new_status_token()
     expected = first_contact_day(received_at)
     async with sessions.begin() as session:
-        sequence = await session.scalar(receipt_numbers.next_value())
-        receipt_no = receipts.receipt_no(sequence, received_at)
+        receipt_no = receipts.receipt_no(await serials.next(session), received_at)
         c, i, k = form.consultant, form.institution, form.contact
-        await session.execute(insert(consultations).values(
+        await session.execute(insert(consultations), dict(
             id=consultation_id, receipt_no=receipt_no, status_token_hash=token_hash, channel=channel,
             received_at=received_at, contact_expected_from=expected,
             consultant_name=c.name, consultant_name_kana=c.name_kana, role=c.role, member_no=c.member_no,

@@ -1,5 +1,6 @@
 """Intake over HTTP on the real database: a receipt exists only after its commit, with its
 `received` event in the outbox; bad input changes nothing; a status needs its token."""
+import asyncio
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
@@ -8,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
-from services.intake import api
+from services.intake import api, receipts
 from services.intake.consultations import follow
 from services.intake.orm import consultations, inbox, outbox
 from shared import events as ev
@@ -146,3 +147,18 @@ async def test_status_events_in_batches_only_move_the_status_forward(intake):
     assert statuses == [("scheduled", True), ("eligible", False), ("received", False)]
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(inbox)) == 4
+
+
+async def test_two_instances_hand_out_distinct_receipt_numbers(intake):
+    """Each instance takes serials from the sequence a block at a time: never the same twice."""
+    client, sessions = intake
+    other_app = FastAPI()
+    other_app.include_router(api.router(sessions))  # a second instance, with its own block
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other_app), base_url="http://intake") as other:
+        answers = await asyncio.gather(*(c.post("/api/v1/consultations", json=SUBMISSION)
+                                         for c in [client, other] * 20))
+    numbers = [a.json()["receipt_no"] for a in answers]
+    assert len(set(numbers)) == 40
+    assert all(receipts.is_well_formed(n) for n in numbers)
+    async with sessions() as s:
+        assert await s.scalar(select(func.count(func.distinct(consultations.c.receipt_no)))) == 40
