@@ -2,7 +2,7 @@
 lists a task for each, with every service a real process; compared with the raw broker and
 database measured in the same run on this machine.
 
-    make bench                                   # 1000 consultations at 100/s
+    make bench                                   # 2000 consultations at 100/s
     .venv/bin/python bench/pipeline.py --count 200 --rate 50
 
 Uses its own database (`payhara_bench`, recreated) beside PAYHARA_DATABASE_URL and the vhost of
@@ -208,7 +208,7 @@ async def bench(args) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=1000, help="consultations to submit")
+    parser.add_argument("--count", type=int, default=2000, help="consultations to submit")
     parser.add_argument("--rate", type=float, default=100.0, help="consultations per second (open loop)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds from the first POST to give up")
     parser.add_argument("--concurrency", type=int, default=200, help="POSTs in flight at most")

@@ -110,6 +110,9 @@ class Consumers:
     async def _run(self, subscription: _Subscription) -> None:
         while True:
             batch = [await subscription.waiting.get()]
+            if subscription.waiting.qsize() < self.settings.prefetch - 1:
+                # not a full batch waiting: give the deliveries right behind a moment to join
+                await asyncio.sleep(self.settings.consume_linger_s)
             while len(batch) < self.settings.prefetch and not subscription.waiting.empty():
                 batch.append(subscription.waiting.get_nowait())
             try:

@@ -2,6 +2,7 @@
 one call and acked once; a failing batch is handled again one by one, and only what still fails
 is requeued; a malformed message never reaches the handler. (The same policy on the real
 broker, DLQ included: tests/integration/test_dead_letter.py.)"""
+import asyncio
 import uuid
 
 from shared import events as ev
@@ -110,3 +111,26 @@ async def test_deliveries_of_two_channels_are_acked_on_each():
     old, new = messages([body(confirmed(1))]), messages([body(confirmed(2)), body(confirmed(3))])
     await consumers._handle(consumers.subscriptions[0], old + new)
     assert [m.settled for m in old + new] == [["ack-multiple"], [], ["ack-multiple"]]
+
+
+async def test_deliveries_right_behind_the_first_join_its_batch_within_the_linger():
+    calls = []
+
+    async def book(deliveries):
+        calls.append(len(deliveries))
+
+    consumers = Consumers(Settings(env="test", consume_linger_s=0.2), "scheduler")
+    consumers.on(ev.EligibilityConfirmed)(book)
+    subscription = consumers.subscriptions[0]
+    first, *behind = messages([body(confirmed(n)) for n in range(3)])
+    runner = asyncio.create_task(consumers._run(subscription))
+    try:
+        await subscription.waiting.put(first)
+        await asyncio.sleep(0.05)
+        for message in behind:
+            await subscription.waiting.put(message)
+        await asyncio.sleep(0.3)
+    finally:
+        runner.cancel()
+    assert calls == [3]
+    assert behind[-1].settled == ["ack-multiple"]
