@@ -18,7 +18,7 @@ its per-message machinery costs about 0.42 ms of CPU against aio-pika's 0.09 (be
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import aio_pika
@@ -55,6 +55,8 @@ class _Subscription:
     event_type: type[Event]
     handler: BatchHandler
     waiting: asyncio.Queue
+    idle: asyncio.Event = field(default_factory=asyncio.Event)  # no batch in hand
+    stop_consuming: Callable[[], Awaitable] | None = None
 
 
 class Consumers:
@@ -89,10 +91,24 @@ class Consumers:
             queue = await channel.declare_queue(
                 subscription.queue, durable=True,
                 arguments=queue_arguments(subscription.queue, self.settings.delivery_limit))
-            await queue.consume(subscription.waiting.put)
+            tag = await queue.consume(subscription.waiting.put)
+            subscription.stop_consuming = lambda queue=queue, tag=tag: queue.cancel(tag)
             self._runners.append(asyncio.create_task(self._run(subscription), name=subscription.queue))
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Take no more deliveries, let each batch in hand finish (an e-mail half sent would
+        otherwise be sent again), then close; deliveries not begun go back to the queue."""
+        for subscription in self.subscriptions:
+            if subscription.stop_consuming is not None:
+                try:
+                    await subscription.stop_consuming()
+                except Exception:  # the connection is already gone: nothing more will arrive
+                    pass
+        try:
+            started = [s for s in self.subscriptions if s.stop_consuming is not None]
+            await asyncio.wait_for(asyncio.gather(*(s.idle.wait() for s in started)), grace_s)
+        except TimeoutError:
+            log.warning("a batch did not finish within %.0f s of the stop: its deliveries come back", grace_s)
         for runner in self._runners:
             runner.cancel()
         await asyncio.gather(*self._runners, return_exceptions=True)
@@ -109,7 +125,9 @@ class Consumers:
 
     async def _run(self, subscription: _Subscription) -> None:
         while True:
+            subscription.idle.set()
             batch = [await subscription.waiting.get()]
+            subscription.idle.clear()
             if subscription.waiting.qsize() < self.settings.prefetch - 1:
                 # not a full batch waiting: give the deliveries right behind a moment to join
                 await asyncio.sleep(self.settings.consume_linger_s)

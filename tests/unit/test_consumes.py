@@ -134,3 +134,31 @@ async def test_deliveries_right_behind_the_first_join_its_batch_within_the_linge
         runner.cancel()
     assert calls == [3]
     assert behind[-1].settled == ["ack-multiple"]
+
+
+async def test_a_stop_lets_the_batch_in_hand_finish_and_takes_no_more():
+    handled = []
+
+    async def book(deliveries):
+        await asyncio.sleep(0.2)  # an e-mail being sent, say
+        handled.extend(d.event.receipt_no for d in deliveries)
+
+    consumers = Consumers(Settings(env="test", consume_linger_s=0), "scheduler")
+    consumers.on(ev.EligibilityConfirmed)(book)
+    subscription = consumers.subscriptions[0]
+    cancelled = []
+
+    async def stop_consuming():
+        cancelled.append(True)
+
+    subscription.stop_consuming = stop_consuming
+    in_hand, later = messages([body(confirmed(1)), body(confirmed(2))])
+    consumers._runners.append(asyncio.create_task(consumers._run(subscription)))
+    await subscription.waiting.put(in_hand)
+    await asyncio.sleep(0.05)
+    await consumers.stop(grace_s=2)
+    await subscription.waiting.put(later)
+    await asyncio.sleep(0.05)
+    assert cancelled == [True]
+    assert handled == ["PH-261124-00010"] and in_hand.settled == ["ack-multiple"]
+    assert later.settled == [], "nothing is taken after the stop"
