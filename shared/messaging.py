@@ -23,6 +23,7 @@ from typing import Generic, TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
@@ -143,7 +144,7 @@ class Consumers:
         for message in messages:
             delivery = self._read(subscription, message)
             if delivery is None:
-                await message.reject(requeue=False)
+                await _settle(message, message.reject(requeue=False))
                 handled.labels(subscription.queue, "rejected").inc()
             else:
                 readable.append((message, delivery))
@@ -163,7 +164,7 @@ class Consumers:
                 except Exception as single_error:
                     await self._requeue(subscription, message, single_error)
                 else:
-                    await message.ack()
+                    await _settle(message, message.ack())
                     handled.labels(subscription.queue, "acked").inc()
             return
         await _ack_all([message for message, _ in readable])
@@ -184,7 +185,7 @@ class Consumers:
         # the type only: an exception's text can carry the personal data it was handling
         log.warning("event %s on %s failed (%s): requeued", message.message_id, subscription.queue,
                     type(error).__name__)
-        await message.nack(requeue=True)
+        await _settle(message, message.nack(requeue=True))
         handled.labels(subscription.queue, "requeued").inc()
 
 
@@ -197,7 +198,17 @@ async def _ack_all(messages: Sequence[AbstractIncomingMessage]) -> None:
     for message in messages:
         last_of_channel[id(message.channel)] = message
     for message in last_of_channel.values():
-        await message.ack(multiple=True)
+        await _settle(message, message.ack(multiple=True))
+
+
+async def _settle(message: AbstractIncomingMessage, settling: Awaitable) -> None:
+    """Ack, nack or reject. A delivery whose channel is gone has nothing left to settle: the
+    broker gives it out again, and the inbox recognises it. The other channels' go on."""
+    try:
+        await settling
+    except (AMQPError, ChannelInvalidStateError, ConnectionError) as error:
+        log.warning("delivery %s not settled, its channel is gone (%s): the broker redelivers it",
+                    message.message_id, type(error).__name__)
 
 
 def describe(error: Exception) -> str:

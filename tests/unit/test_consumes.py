@@ -5,6 +5,8 @@ broker, DLQ included: tests/integration/test_dead_letter.py.)"""
 import asyncio
 import uuid
 
+from aio_pika.exceptions import ChannelInvalidStateError
+
 from shared import events as ev
 from shared.messaging import Consumers
 from shared.settings import Settings
@@ -162,3 +164,19 @@ async def test_a_stop_lets_the_batch_in_hand_finish_and_takes_no_more():
     assert cancelled == [True]
     assert handled == ["PH-261124-00010"] and in_hand.settled == ["ack-multiple"]
     assert later.settled == [], "nothing is taken after the stop"
+
+
+class LostChannelMessage(FakeMessage):
+    async def ack(self, multiple: bool = False) -> None:
+        raise ChannelInvalidStateError("channel closed")
+
+
+async def test_an_ack_on_a_lost_channel_does_not_keep_the_new_channel_from_its_acks():
+    async def book(deliveries):
+        pass
+
+    consumers = scheduler_with(book)
+    old = [LostChannelMessage(body(confirmed(1)), FakeChannel(), 7)]
+    new = messages([body(confirmed(2))])
+    await consumers._handle(consumers.subscriptions[0], old + new)
+    assert new[0].settled == ["ack-multiple"]
