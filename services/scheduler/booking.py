@@ -13,7 +13,8 @@ not tried again), the slots of a day in time order. An instance then only waits 
 than every slot it holds, and two instances cannot wait for each other. The inbox rows and the
 bookings are written in one order too. A batch that fails all the same (another instance booked
 a copy of one of its consultations meanwhile, a lock held past LOCK_WAIT) books nothing, and the
-consumer books each of its deliveries alone.
+consumer books each of its deliveries alone. This order argument holds because `booked` only
+ever grows: a cancellation that frees a seat must be thought through again against it.
 """
 import logging
 import uuid
