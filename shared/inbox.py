@@ -20,18 +20,6 @@ def inbox_table(metadata: MetaData) -> Table:
     )
 
 
-async def first_delivery(session: AsyncConnection, inbox: Table, consumer: str, event_id: uuid.UUID) -> bool:
-    """True the first time (consumer, event_id) is seen; a concurrent duplicate waits for the
-    first transaction and then sees False."""
-    inserted = await session.execute(
-        insert(inbox)
-        .values(consumer=consumer, event_id=event_id)
-        .on_conflict_do_nothing()
-        .returning(inbox.c.event_id)
-    )
-    return inserted.first() is not None
-
-
 async def first_deliveries(session: AsyncConnection, inbox: Table, consumer: str,
                            deliveries: Sequence[Delivery]) -> list[Delivery]:
     """The deliveries of a batch seen for the first time, in their order, each event once (a

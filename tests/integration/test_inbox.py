@@ -1,5 +1,6 @@
 """The inbox on the real PostgreSQL: each (consumer, event) is handled once, even when two
-deliveries of one event race, and a transaction that rolled back claims nothing."""
+deliveries of one event race, and a transaction that rolled back claims nothing. (Batches with
+copies inside them: the use cases' own tests.)"""
 import asyncio
 import uuid
 
@@ -7,8 +8,10 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.intake.orm import inbox
+from shared import events as ev
 from shared.db import make_engine, make_sessions
-from shared.inbox import first_delivery
+from shared.inbox import first_deliveries
+from shared.messaging import Delivery
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +25,14 @@ async def sessions(desk):
 async def empty_inbox(sessions):
     async with sessions.begin() as session:
         await session.execute(text("truncate intake.inbox"))
+
+
+async def first_delivery(session, inbox, consumer: str, event_id: uuid.UUID) -> bool:
+    """A batch of one delivery of `event_id`, as a consumer claims it."""
+    event = ev.EligibilityConfirmed(consultation_id=uuid.uuid4(), receipt_no="PH-261124-00010",
+                                    reason="active_member", contact_expected_from="2026-11-25")
+    envelope = ev.wrap(event, event.consultation_id).model_copy(update={"event_id": event_id})
+    return await first_deliveries(session, inbox, consumer, [Delivery(envelope, event)]) != []
 
 
 async def claim(sessions, consumer: str, event_id: uuid.UUID) -> bool:
