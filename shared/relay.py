@@ -55,10 +55,7 @@ class OutboxRelay:
                 try:
                     await asyncio.wait_for(self._wake.wait(), delay)
                 except TimeoutError:
-                    continue
-                # woken by a commit: let the commits right behind it join the same batch (one
-                # claim, one update and one commit for all of them instead of each)
-                await asyncio.sleep(self.settings.relay_linger_s)
+                    pass
         finally:
             listener.cancel()
             await self.close()

@@ -40,7 +40,6 @@ class Settings(BaseSettings):
     publish_timeout_s: float = 5.0
     relay_batch: int = 50  # rows published concurrently; more only times out confirms under load
     relay_poll_s: float = 2.0
-    relay_linger_s: float = 0.01  # after a wake-up, before claiming: rows committed meanwhile join
     db_pool_size: int = 10
 
     slot_capacity: int = 4  # callbacks one slot can take, unless the roster says otherwise
