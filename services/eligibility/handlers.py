@@ -3,10 +3,9 @@ from services.eligibility.verdicting import judge
 from shared import events as ev
 from shared.db import Database
 from shared.messaging import Consumers, Delivery
-from shared.settings import Settings
 
 
-def register(consumers: Consumers, sessions: Database, settings: Settings) -> None:
+def register(consumers: Consumers, sessions: Database) -> None:
     @consumers.on(ev.ConsultationReceived)
     async def received(deliveries: list[Delivery[ev.ConsultationReceived]]) -> None:
         await judge(deliveries, sessions)
