@@ -59,10 +59,11 @@ def _run(args) -> int:
 
 
 def _migrate(args) -> int:
+    from services.subscriptions import SUBSCRIPTIONS
     from shared import migrate
 
     migrate.upgrade()
-    asyncio.run(migrate.declare_topology())
+    asyncio.run(migrate.declare_topology(SUBSCRIPTIONS))
     print("migrated:", ", ".join(SERVICES))
     return 0
 
@@ -92,10 +93,11 @@ def _smtp_sink(args) -> int:
 
 
 def _asyncapi(args) -> int:
+    from services.subscriptions import SUBSCRIPTIONS
     from shared.asyncapi import to_yaml
     from shared.settings import get_settings
 
-    print(to_yaml(get_settings().delivery_limit))
+    print(to_yaml(SUBSCRIPTIONS, get_settings().delivery_limit))
     return 0
 
 

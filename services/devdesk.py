@@ -79,6 +79,7 @@ def _stop_all(children: dict[str, subprocess.Popen]) -> None:
 
 
 def run_desk(demo: bool = True) -> int:
+    from services.subscriptions import SUBSCRIPTIONS
     from shared import migrate
     from shared.logs import configure
 
@@ -93,7 +94,7 @@ def run_desk(demo: bool = True) -> int:
         return 2
     try:
         migrate.upgrade()
-        asyncio.run(migrate.declare_topology())
+        asyncio.run(migrate.declare_topology(SUBSCRIPTIONS))
         if demo:
             asyncio.run(load_demo(settings))
     except OSError as unreachable:  # connection refused, unknown host: the usual first-run problem

@@ -19,6 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Generic, TypeVar
 
 import aio_pika
@@ -48,6 +49,37 @@ class Delivery(Generic[E]):
 
 
 BatchHandler = Callable[[list[Delivery[E]]], Awaitable[None]]
+BoundHandler = Callable[[list[Delivery[E]], object], Awaitable[None]]
+
+
+class Subscriptions:
+    """The events one service consumes, each declared once, right above its handler:
+
+        subscriptions = Subscriptions("scheduler")
+
+        @subscriptions.on(ev.EligibilityConfirmed)
+        async def confirmed(deliveries, deps): ...
+
+    The composition root binds them to the running consumers with what the handlers need
+    (`consumers.include(subscriptions, deps)`), and the broker's topology (queues, bindings, the
+    AsyncAPI document) is read from these same declarations (services/subscriptions.py)."""
+
+    def __init__(self, service: str):
+        self.service = service
+        self.handlers: dict[type[Event], BoundHandler] = {}
+
+    def on(self, event_type: type[E]) -> Callable[[BoundHandler], BoundHandler]:
+        def declare(handler: BoundHandler) -> BoundHandler:
+            if event_type in self.handlers:
+                raise ValueError(f"{self.service} subscribes to {event_type.routing_key} twice")
+            self.handlers[event_type] = handler
+            return handler
+
+        return declare
+
+    @property
+    def events(self) -> tuple[type[Event], ...]:
+        return tuple(self.handlers)
 
 
 @dataclass
@@ -80,6 +112,13 @@ class Consumers:
             return handler
 
         return decorate
+
+    def include(self, subscriptions: Subscriptions, deps: object) -> None:
+        """Consume everything `subscriptions` declares; each handler is called with `deps`."""
+        if subscriptions.service != self.service:
+            raise ValueError(f"{subscriptions.service}'s subscriptions given to {self.service}")
+        for event_type, handler in subscriptions.handlers.items():
+            self.on(event_type)(partial(handler, deps=deps))
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(

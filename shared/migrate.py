@@ -14,7 +14,7 @@ from shared.db import service_metadata
 from shared.inbox import inbox_table
 from shared.outbox import notify_channel, outbox_table
 from shared.settings import get_settings
-from shared.topology import SERVICES
+from shared.topology import SERVICES, Subscribed, declare_all
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 MIGRATION_LOCK = 7_316_2411  # any constant shared by every instance
@@ -71,13 +71,12 @@ def create_outbox_and_inbox(op, schema: str) -> None:
     )
 
 
-async def declare_topology() -> None:
+async def declare_topology(subscribed: Subscribed) -> None:
     """Declare exchanges and every queue, so no event is unroutable whatever starts first."""
     import aio_pika
 
-    from shared.topology import declare_all
 
     settings = get_settings()
     connection = await aio_pika.connect(settings.amqp_url, timeout=10)
     async with connection:
-        await declare_all(await connection.channel(), settings.delivery_limit)
+        await declare_all(await connection.channel(), subscribed, settings.delivery_limit)

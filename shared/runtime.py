@@ -40,6 +40,7 @@ class ServiceRuntime:
     def app(self, **fastapi_options) -> FastAPI:
         """The service's HTTP app, running the consumers and relay for its lifetime."""
         app = FastAPI(title=f"payhara-desk {self.name}", lifespan=self.lifespan, **fastapi_options)
+        app.state.runtime = self
         app.include_router(self.health_router())
         return app
 

@@ -1,10 +1,13 @@
 """The desk's messaging topology: one topic exchange for events, one dead-letter exchange,
 and one quorum queue per (consuming service, event), each with a delivery limit and a DLQ.
 
-This table is the single source of truth: services subscribe from it and `payhara migrate`
-declares all of it, so an event published before its consumer first started is still routed.
+Which service consumes which event is declared once, next to each handler; `payhara migrate`
+declares the queues and bindings of all of them (`declare_all`), so an event published before its
+consumer first started is still routed.
 """
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import aio_pika
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
@@ -14,26 +17,11 @@ from shared import events as ev
 EVENTS_EXCHANGE = "payhara.events"
 DEAD_LETTER_EXCHANGE = "payhara.dlx"
 
-SUBSCRIPTIONS: dict[str, tuple[type[ev.Event], ...]] = {
-    "intake": (
-        ev.EligibilityConfirmed,
-        ev.EligibilityRejected,
-        ev.EligibilityReviewRequested,
-        ev.CallbackScheduled,
-        ev.CallbackUnschedulable,
-        ev.EmailSent,
-    ),
-    "eligibility": (ev.ConsultationReceived,),
-    "scheduler": (ev.EligibilityConfirmed,),
-    "notifier": (
-        ev.ConsultationReceived,
-        ev.EligibilityRejected,
-        ev.EligibilityReviewRequested,
-        ev.CallbackScheduled,
-    ),
-    "console": (ev.TaskIssued,),
-}
-SERVICES = tuple(SUBSCRIPTIONS)
+# the desk's services; which events each consumes is declared with its handlers
+# (services/subscriptions.py reads them)
+SERVICES = ("intake", "eligibility", "scheduler", "notifier", "console")
+Subscribed = Mapping[str, tuple[type[ev.Event], ...]]
+
 
 
 def queue_name(service: str, event: type[ev.Event]) -> str:
@@ -67,13 +55,14 @@ def rabbit_queue(service: str, event: type[ev.Event], delivery_limit: int) -> Ra
     )
 
 
-async def declare_all(channel: aio_pika.abc.AbstractChannel, delivery_limit: int) -> list[str]:
+async def declare_all(channel: aio_pika.abc.AbstractChannel, subscribed: Subscribed,
+                      delivery_limit: int) -> list[str]:
     """Declare exchanges, every service queue and its DLQ; idempotent. Returns the queue names."""
     events = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
     dlx = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
     declared = []
-    for service, subscribed in SUBSCRIPTIONS.items():
-        for event in subscribed:
+    for service, events in subscribed.items():
+        for event in events:
             name = queue_name(service, event)
             dlq = await channel.declare_queue(
                 dead_letter_queue_name(name), durable=True, arguments={"x-queue-type": "quorum"}

@@ -125,7 +125,8 @@ async def reset_broker(settings) -> None:
     """Delete this desk's queues and exchanges in the test vhost, then declare them afresh."""
     import aio_pika
 
-    from shared.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, SUBSCRIPTIONS, dead_letter_queue_name, declare_all, queue_name
+    from services.subscriptions import SUBSCRIPTIONS
+    from shared.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, dead_letter_queue_name, declare_all, queue_name
 
     connection = await aio_pika.connect(settings.amqp_url, timeout=10)
     async with connection:
@@ -137,7 +138,7 @@ async def reset_broker(settings) -> None:
                 await channel.queue_delete(dead_letter_queue_name(name))
         await channel.exchange_delete(EVENTS_EXCHANGE)
         await channel.exchange_delete(DEAD_LETTER_EXCHANGE)
-        await declare_all(channel, settings.delivery_limit)
+        await declare_all(channel, SUBSCRIPTIONS, settings.delivery_limit)
 
 
 async def prepare_desk(settings) -> None:

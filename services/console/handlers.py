@@ -1,11 +1,13 @@
-"""The console's consumer: each task the notifier issues joins the operators' list."""
+"""The console's consumer: each task the notifier issues joins the operators' list.
+Its handlers are given the service's Database."""
 from services.console.tasks import record_tasks
 from shared import events as ev
 from shared.db import Database
-from shared.messaging import Consumers, Delivery
+from shared.messaging import Delivery, Subscriptions
+
+subscriptions = Subscriptions("console")
 
 
-def register(consumers: Consumers, sessions: Database) -> None:
-    @consumers.on(ev.TaskIssued)
-    async def task_issued(deliveries: list[Delivery[ev.TaskIssued]]) -> None:
-        await record_tasks(deliveries, sessions)
+@subscriptions.on(ev.TaskIssued)
+async def task_issued(deliveries: list[Delivery[ev.TaskIssued]], deps: Database) -> None:
+    await record_tasks(deliveries, deps)

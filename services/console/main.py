@@ -11,7 +11,7 @@ SERVICE = "console"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox)
-    handlers.register(runtime.consumers, runtime.sessions)
+    runtime.consumers.include(handlers.subscriptions, runtime.sessions)
     # no public API docs: everything here but the health routes is behind the operators' log-in
     app = runtime.app(docs_url=None, redoc_url=None, openapi_url=None)
     web.add_sessions(app, runtime.settings)

@@ -1,11 +1,13 @@
-"""Eligibility's consumer: every received consultation gets a verdict."""
+"""Eligibility's consumer: every received consultation gets a verdict.
+Its handlers are given the service's Database."""
 from services.eligibility.verdicting import judge
 from shared import events as ev
 from shared.db import Database
-from shared.messaging import Consumers, Delivery
+from shared.messaging import Delivery, Subscriptions
+
+subscriptions = Subscriptions("eligibility")
 
 
-def register(consumers: Consumers, sessions: Database) -> None:
-    @consumers.on(ev.ConsultationReceived)
-    async def received(deliveries: list[Delivery[ev.ConsultationReceived]]) -> None:
-        await judge(deliveries, sessions)
+@subscriptions.on(ev.ConsultationReceived)
+async def received(deliveries: list[Delivery[ev.ConsultationReceived]], deps: Database) -> None:
+    await judge(deliveries, deps)

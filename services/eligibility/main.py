@@ -12,5 +12,5 @@ SERVICE = "eligibility"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox)
-    handlers.register(runtime.consumers, runtime.sessions)
+    runtime.consumers.include(handlers.subscriptions, runtime.sessions)
     return runtime.app()

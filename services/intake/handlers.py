@@ -1,33 +1,40 @@
-"""Intake's consumers: verdicts and schedules keep the consultant's status view current."""
+"""Intake's consumers: verdicts and schedules keep the consultant's status view current.
+Its handlers are given the service's Database."""
 from services.intake.consultations import follow, note_acknowledgements
 from shared import events as ev
 from shared.db import Database
-from shared.messaging import Consumers, Delivery
+from shared.messaging import Delivery, Subscriptions
+
+subscriptions = Subscriptions("intake")
 
 
-def register(consumers: Consumers, sessions: Database) -> None:
-    @consumers.on(ev.EligibilityConfirmed)
-    async def confirmed(deliveries: list[Delivery[ev.EligibilityConfirmed]]) -> None:
-        await follow(deliveries, "eligible", sessions, "intake.confirmed")
+@subscriptions.on(ev.EligibilityConfirmed)
+async def confirmed(deliveries: list[Delivery[ev.EligibilityConfirmed]], deps: Database) -> None:
+    await follow(deliveries, "eligible", deps, "intake.confirmed")
 
-    @consumers.on(ev.EligibilityRejected)
-    async def rejected(deliveries: list[Delivery[ev.EligibilityRejected]]) -> None:
-        await follow(deliveries, "ineligible", sessions, "intake.rejected")
 
-    @consumers.on(ev.EligibilityReviewRequested)
-    async def review(deliveries: list[Delivery[ev.EligibilityReviewRequested]]) -> None:
-        await follow(deliveries, "under_review", sessions, "intake.review")
+@subscriptions.on(ev.EligibilityRejected)
+async def rejected(deliveries: list[Delivery[ev.EligibilityRejected]], deps: Database) -> None:
+    await follow(deliveries, "ineligible", deps, "intake.rejected")
 
-    @consumers.on(ev.CallbackScheduled)
-    async def scheduled(deliveries: list[Delivery[ev.CallbackScheduled]]) -> None:
-        await follow(deliveries, "scheduled", sessions, "intake.scheduled", slot=lambda event: {
-            "slot_starts_at": event.slot_starts_at, "slot_ends_at": event.slot_ends_at})
 
-    @consumers.on(ev.CallbackUnschedulable)
-    async def unschedulable(deliveries: list[Delivery[ev.CallbackUnschedulable]]) -> None:
-        # no slot could be found: the consultant stays "eligible" and an operator arranges contact
-        await follow(deliveries, "eligible", sessions, "intake.unschedulable")
+@subscriptions.on(ev.EligibilityReviewRequested)
+async def review(deliveries: list[Delivery[ev.EligibilityReviewRequested]], deps: Database) -> None:
+    await follow(deliveries, "under_review", deps, "intake.review")
 
-    @consumers.on(ev.EmailSent)
-    async def email_sent(deliveries: list[Delivery[ev.EmailSent]]) -> None:
-        await note_acknowledgements(deliveries, sessions)
+
+@subscriptions.on(ev.CallbackScheduled)
+async def scheduled(deliveries: list[Delivery[ev.CallbackScheduled]], deps: Database) -> None:
+    await follow(deliveries, "scheduled", deps, "intake.scheduled", slot=lambda event: {
+        "slot_starts_at": event.slot_starts_at, "slot_ends_at": event.slot_ends_at})
+
+
+@subscriptions.on(ev.CallbackUnschedulable)
+async def unschedulable(deliveries: list[Delivery[ev.CallbackUnschedulable]], deps: Database) -> None:
+    # no slot could be found: the consultant stays "eligible" and an operator arranges contact
+    await follow(deliveries, "eligible", deps, "intake.unschedulable")
+
+
+@subscriptions.on(ev.EmailSent)
+async def email_sent(deliveries: list[Delivery[ev.EmailSent]], deps: Database) -> None:
+    await note_acknowledgements(deliveries, deps)

@@ -11,7 +11,7 @@ SERVICE = "intake"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox)
-    handlers.register(runtime.consumers, runtime.sessions)
+    runtime.consumers.include(handlers.subscriptions, runtime.sessions)
     app = runtime.app()
     app.include_router(api.router(runtime.sessions))
     return app

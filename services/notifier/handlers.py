@@ -1,26 +1,40 @@
-"""The notifier's consumers: acknowledge receipts, issue tasks for operators."""
+"""The notifier's consumers: acknowledge receipts, issue tasks for operators.
+Its handlers are given a Notifier: the database, the settings and the mailer."""
+from dataclasses import dataclass
+
 from services.notifier import tasks
 from services.notifier.acknowledging import acknowledge
 from services.notifier.sending import Mailer
 from shared import events as ev
 from shared.db import Database
-from shared.messaging import Consumers, Delivery
+from shared.messaging import Delivery, Subscriptions
 from shared.settings import Settings
 
+subscriptions = Subscriptions("notifier")
 
-def register(consumers: Consumers, sessions: Database, settings: Settings, mailer: Mailer) -> None:
-    @consumers.on(ev.ConsultationReceived)
-    async def received(deliveries: list[Delivery[ev.ConsultationReceived]]) -> None:
-        await acknowledge(deliveries, sessions, mailer, settings)
 
-    @consumers.on(ev.CallbackScheduled)
-    async def scheduled(deliveries: list[Delivery[ev.CallbackScheduled]]) -> None:
-        await tasks.order_tasks(deliveries, sessions, "notifier.scheduled", tasks.scheduled_order)
+@dataclass(frozen=True)
+class Notifier:
+    sessions: Database
+    settings: Settings
+    mailer: Mailer
 
-    @consumers.on(ev.EligibilityReviewRequested)
-    async def review(deliveries: list[Delivery[ev.EligibilityReviewRequested]]) -> None:
-        await tasks.order_tasks(deliveries, sessions, "notifier.review", tasks.review_order)
 
-    @consumers.on(ev.EligibilityRejected)
-    async def rejected(deliveries: list[Delivery[ev.EligibilityRejected]]) -> None:
-        await tasks.order_tasks(deliveries, sessions, "notifier.rejected", tasks.decline_order)
+@subscriptions.on(ev.ConsultationReceived)
+async def received(deliveries: list[Delivery[ev.ConsultationReceived]], deps: Notifier) -> None:
+    await acknowledge(deliveries, deps.sessions, deps.mailer, deps.settings)
+
+
+@subscriptions.on(ev.CallbackScheduled)
+async def scheduled(deliveries: list[Delivery[ev.CallbackScheduled]], deps: Notifier) -> None:
+    await tasks.order_tasks(deliveries, deps.sessions, "notifier.scheduled", tasks.scheduled_order)
+
+
+@subscriptions.on(ev.EligibilityReviewRequested)
+async def review(deliveries: list[Delivery[ev.EligibilityReviewRequested]], deps: Notifier) -> None:
+    await tasks.order_tasks(deliveries, deps.sessions, "notifier.review", tasks.review_order)
+
+
+@subscriptions.on(ev.EligibilityRejected)
+async def rejected(deliveries: list[Delivery[ev.EligibilityRejected]], deps: Notifier) -> None:
+    await tasks.order_tasks(deliveries, deps.sessions, "notifier.rejected", tasks.decline_order)

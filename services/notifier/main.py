@@ -12,5 +12,6 @@ SERVICE = "notifier"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox)
-    handlers.register(runtime.consumers, runtime.sessions, runtime.settings, SmtpMailer(runtime.settings))
+    mailer = SmtpMailer(runtime.settings)
+    runtime.consumers.include(handlers.subscriptions, handlers.Notifier(runtime.sessions, runtime.settings, mailer))
     return runtime.app()

@@ -1,12 +1,13 @@
-"""The scheduler's consumer: confirmed consultations get callback slots."""
+"""The scheduler's consumer: confirmed consultations get callback slots.
+Its handlers are given the ServiceRuntime (sessions and settings)."""
 from services.scheduler.booking import book_callbacks
 from shared import events as ev
-from shared.db import Database
-from shared.messaging import Consumers, Delivery
-from shared.settings import Settings
+from shared.messaging import Delivery, Subscriptions
+from shared.runtime import ServiceRuntime
+
+subscriptions = Subscriptions("scheduler")
 
 
-def register(consumers: Consumers, sessions: Database, settings: Settings) -> None:
-    @consumers.on(ev.EligibilityConfirmed)
-    async def confirmed(deliveries: list[Delivery[ev.EligibilityConfirmed]]) -> None:
-        await book_callbacks(deliveries, sessions, settings)
+@subscriptions.on(ev.EligibilityConfirmed)
+async def confirmed(deliveries: list[Delivery[ev.EligibilityConfirmed]], deps: ServiceRuntime) -> None:
+    await book_callbacks(deliveries, deps.sessions, deps.settings)

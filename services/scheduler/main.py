@@ -11,5 +11,5 @@ SERVICE = "scheduler"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox)
-    handlers.register(runtime.consumers, runtime.sessions, runtime.settings)
+    runtime.consumers.include(handlers.subscriptions, runtime)
     return runtime.app()

@@ -4,11 +4,12 @@ import yaml
 
 from shared import events as ev
 from shared.asyncapi import to_yaml
-from shared.topology import SUBSCRIPTIONS, queue_name
+from services.subscriptions import SUBSCRIPTIONS
+from shared.topology import queue_name
 
 
 def test_every_queue_is_a_channel_and_every_event_a_schema_with_its_fields():
-    document = yaml.safe_load(to_yaml())
+    document = yaml.safe_load(to_yaml(SUBSCRIPTIONS))
     assert document["asyncapi"].startswith("3.")
     expected = {queue_name(s, e) for s, events in SUBSCRIPTIONS.items() for e in events}
     assert set(document["channels"]) == expected
