@@ -58,11 +58,11 @@ def rabbit_queue(service: str, event: type[ev.Event], delivery_limit: int) -> Ra
 async def declare_all(channel: aio_pika.abc.AbstractChannel, subscribed: Subscribed,
                       delivery_limit: int) -> list[str]:
     """Declare exchanges, every service queue and its DLQ; idempotent. Returns the queue names."""
-    events = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+    exchange = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
     dlx = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
     declared = []
-    for service, events in subscribed.items():
-        for event in events:
+    for service, consumed in subscribed.items():
+        for event in consumed:
             name = queue_name(service, event)
             dlq = await channel.declare_queue(
                 dead_letter_queue_name(name), durable=True, arguments={"x-queue-type": "quorum"}
@@ -71,6 +71,6 @@ async def declare_all(channel: aio_pika.abc.AbstractChannel, subscribed: Subscri
             queue = await channel.declare_queue(
                 name, durable=True, arguments=queue_arguments(name, delivery_limit)
             )
-            await queue.bind(events, routing_key=event.routing_key)
+            await queue.bind(exchange, routing_key=event.routing_key)
             declared.append(name)
     return declared
