@@ -16,6 +16,14 @@ from shared import events as ev
 
 EVENTS_EXCHANGE = "payhara.events"
 DEAD_LETTER_EXCHANGE = "payhara.dlx"
+# on a message the desk dead-letters itself: why (no personal data), from which queue, when (UTC
+# ISO 8601), and after how many deliveries. A message the broker dead-letters (the delivery limit
+# as a backstop) carries the broker's own x-death header instead.
+REASON_HEADER = "x-payhara-reason"
+FAILED_QUEUE_HEADER = "x-payhara-queue"
+FAILED_AT_HEADER = "x-payhara-failed-at"
+DELIVERIES_HEADER = "x-payhara-deliveries"
+REPLAYED_HEADER = "x-payhara-replayed"  # how often `payhara dlq replay` brought it back
 
 # the desk's services; which events each consumes is declared with its handlers
 # (services/subscriptions.py reads them)

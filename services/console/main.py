@@ -10,7 +10,8 @@ SERVICE = "console"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox)
+    # operators keep working while the broker is away: their decisions wait in the outbox
+    runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox, serves_without_broker=True)
     runtime.consumers.include(handlers.subscriptions, runtime.sessions)
     # no public API docs: everything here but the health routes is behind the operators' log-in
     app = runtime.app(docs_url=None, redoc_url=None, openapi_url=None)

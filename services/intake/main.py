@@ -10,7 +10,8 @@ SERVICE = "intake"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox)
+    # ready while the broker is away: the outbox keeps the events until it is back
+    runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox, serves_without_broker=True)
     runtime.consumers.include(handlers.subscriptions, runtime.sessions)
     app = runtime.app()
     app.include_router(api.router(runtime.sessions))
