@@ -41,9 +41,25 @@ class Settings(BaseSettings):
     relay_batch: int = 50  # rows published concurrently; more only times out confirms under load
     relay_poll_s: float = 2.0
     db_pool_size: int = 10
+    # every database call has a limit well under a person's patience: a frozen database gives
+    # a quick 503 (intake) or a paused consumer, never a request hanging for half a minute
+    db_connect_timeout_s: float = 3.0
+    db_statement_timeout_s: float = 5.0
+    db_pool_timeout_s: float = 3.0
+    # a consumer whose database or SMTP server is away holds its batch and retries after
+    # 0.5 s, 1 s, 2 s ... up to this ceiling; past consume_hold_s (under RabbitMQ's 30 min
+    # consumer_timeout) held deliveries go back to the tail of their queue, uncounted
+    consume_retry_first_s: float = 0.5
+    consume_retry_max_s: float = 15.0
+    consume_hold_s: float = 600.0
+    dead_letter_check_s: float = 60.0
 
     slot_capacity: int = 4  # callbacks one slot can take, unless the roster says otherwise
     booking_horizon_days: int = 20  # business days the scheduler looks ahead before giving up
+    # a notifier record still waiting for an event after this long is reported (its event is
+    # probably in a DLQ): well above any backlog the desk works through, looked at every check
+    waiting_alert_after_s: float = 1800.0
+    waiting_check_s: float = 60.0
 
     console_secret: SecretStr = SecretStr(DEV_SECRET)
 

@@ -99,7 +99,7 @@ async def import_files(members_path: str, institutions_path: str) -> int:
     if problems:
         return _report(problems)
 
-    engine = make_engine(get_settings(), pool_size=1)
+    engine = make_engine(get_settings(), pool_size=1, for_batch_jobs=True)
     try:
         counts = await replace_registry(
             make_sessions(engine), parsed[members_path], parsed[institutions_path],

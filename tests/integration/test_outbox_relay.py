@@ -1,6 +1,7 @@
 """The outbox relay on the real PostgreSQL and RabbitMQ: what is committed is published, once,
 with confirms; what is rolled back never is; a broker outage only delays it."""
 import asyncio
+import logging
 import time
 import uuid
 from typing import ClassVar
@@ -153,7 +154,7 @@ async def test_notify_wakes_the_relay_long_before_the_poll(desk, sessions, recei
 
 
 @pytest.mark.parametrize("was_connected", [False, True], ids=["down-from-the-start", "lost-while-connected"])
-async def test_a_broker_outage_only_delays_publishing(desk, sessions, received, was_connected):
+async def test_a_broker_outage_only_delays_publishing(desk, sessions, received, was_connected, caplog):
     proxy = AmqpProxy.in_front_of(desk.amqp_url)
     await proxy.start()
     settings = desk.model_copy(update={"amqp_url": proxy.url(desk.amqp_url), "publish_timeout_s": 1.0})
@@ -165,15 +166,22 @@ async def test_a_broker_outage_only_delays_publishing(desk, sessions, received, 
             await received.until(1, timeout=5)
             assert received.ids == before
         await proxy.stop()  # refuses new connections and cuts the relay's open one
+        caplog.clear()
         during = await stage(sessions, 4, start=1)
         task = task or asyncio.create_task(relay.run())
-        await asyncio.sleep(3)
+        for n in range(5, 35):  # a row a tenth of a second, each with its NOTIFY
+            during += await stage(sessions, 1, start=n)
+            await asyncio.sleep(0.1)
         assert received.ids == before
+        warnings = [r for r in caplog.records if r.name == "payhara.relay" and r.levelno >= logging.WARNING]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]  # one per outage, not one per row
+        assert relay.outage_tries <= 5, f"{relay.outage_tries} tries in 3 s: a NOTIFY cut the backoff short"
         async with sessions() as session:
             waiting = (await session.execute(select(outbox).where(outbox.c.sent_at.is_(None)))).all()
         assert sorted(str(r.event_id) for r in waiting) == sorted(during)
-        if was_connected:  # the rows were claimed and tried: each failure is on record
-            assert all(r.attempts >= 1 and r.last_error for r in waiting)
+        if was_connected:  # the first rows were claimed and tried: each failure is on record
+            tried = {str(r.event_id): r for r in waiting if r.attempts >= 1 and r.last_error}
+            assert set(during[:4]) <= set(tried)
         assert not task.done()
 
         await proxy.start()
@@ -181,6 +189,8 @@ async def test_a_broker_outage_only_delays_publishing(desk, sessions, received, 
         await asyncio.sleep(1.0)
         assert sorted(received.ids) == sorted(before + during)  # each once: no duplicate, none missing
         assert await unsent(sessions) == 0
+        assert any("publishing again after" in r.getMessage() for r in caplog.records
+                   if r.name == "payhara.relay"), "no summary at the end"
     finally:
         if task is not None:
             await stop(task)

@@ -1,6 +1,7 @@
 """The one way consumers are written, with hand-written fake deliveries: a batch is handled in
 one call and acked once; a failing batch is handled again one by one, and only what still fails
-is requeued; a malformed message never reaches the handler. (The same policy on the real
+is requeued; a malformed message never reaches the handler; a dependency that is away pauses the
+consumer, which holds its deliveries without nacking them (shared/failures.py decides which). (The same policy on the real
 broker, DLQ included: tests/integration/test_dead_letter.py.)"""
 import asyncio
 import uuid
@@ -13,13 +14,15 @@ from shared.settings import Settings
 
 
 class FakeChannel:
-    pass
+    is_closed = False
 
 
 class FakeMessage:
-    def __init__(self, body: bytes, channel: FakeChannel, tag: int):
+    def __init__(self, body: bytes, channel: FakeChannel, tag: int, delivered_before: int = 0):
         self.body, self.channel, self.delivery_tag = body, channel, tag
         self.message_id = f"m{tag}"
+        self.headers = {"x-delivery-count": delivered_before} if delivered_before else {}
+        self.correlation_id = self.content_type = self.type = None
         self.settled: list[str] = []
 
     async def ack(self, multiple: bool = False) -> None:
@@ -97,7 +100,7 @@ async def test_a_failing_batch_is_handled_one_by_one_and_only_the_failing_event_
 
 async def test_a_failing_single_delivery_is_requeued_once():
     async def book(deliveries):
-        raise ConnectionError("database away")
+        raise KeyError("a bug this message runs into")
 
     consumers = scheduler_with(book)
     (message,) = messages([body(confirmed(1))])
@@ -180,3 +183,124 @@ async def test_an_ack_on_a_lost_channel_does_not_keep_the_new_channel_from_its_a
     new = messages([body(confirmed(2))])
     await consumers._handle(consumers.subscriptions[0], old + new)
     assert new[0].settled == ["ack-multiple"]
+
+
+class FakePublisher:
+    """The consumers' publishing channel: what was published where, confirmed at once."""
+
+    is_closed = False
+
+    def __init__(self):
+        self.published: list[tuple[str, dict]] = []
+        self.default_exchange = self
+
+    async def get_exchange(self, name, ensure=True):
+        return self
+
+    async def publish(self, message, routing_key, mandatory=True, timeout=None):
+        self.published.append((routing_key, dict(message.headers)))
+
+
+def fast(**settings) -> Settings:
+    return Settings(env="test", consume_retry_first_s=0.01, consume_retry_max_s=0.02, **settings)
+
+
+async def test_a_database_that_is_away_pauses_the_consumer_which_holds_the_batch_without_nacking():
+    import asyncpg
+
+    tries = []
+
+    async def book(deliveries):
+        tries.append(len(deliveries))
+        if len(tries) <= 5:
+            raise ConnectionRefusedError("database away")
+        if len(tries) == 6:
+            raise asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+
+    consumers = Consumers(fast(), "scheduler")
+    consumers.on(ev.EligibilityConfirmed)(book)
+    batch = messages([body(confirmed(n)) for n in range(3)])
+    await consumers._handle(consumers.subscriptions[0], batch)
+    assert tries == [3] * 7, "the whole batch is retried until the database is back"
+    assert [m.settled for m in batch] == [[], [], ["ack-multiple"]], "nothing nacked: no delivery counted"
+    assert consumers.paused() == []
+
+
+async def test_a_paused_consumer_reports_itself_and_resumes():
+    release = asyncio.Event()
+
+    async def book(deliveries):
+        if not release.is_set():
+            raise TimeoutError("statement timeout")
+
+    consumers = Consumers(fast(), "scheduler")
+    consumers.on(ev.EligibilityConfirmed)(book)
+    batch = messages([body(confirmed(1))])
+    handling = asyncio.create_task(consumers._handle(consumers.subscriptions[0], batch))
+    await asyncio.sleep(0.1)
+    assert consumers.paused() == ["scheduler.eligibility.confirmed.v1"]
+    assert batch[0].settled == []
+    release.set()
+    await asyncio.wait_for(handling, 2)
+    assert consumers.paused() == [] and batch[0].settled == ["ack-multiple"]
+
+
+async def test_deliveries_held_past_the_hold_limit_go_back_to_the_tail_of_their_queue_uncounted():
+    async def book(deliveries):
+        raise ConnectionResetError("database away")
+
+    consumers = Consumers(fast(consume_hold_s=0.05), "scheduler")
+    consumers.on(ev.EligibilityConfirmed)(book)
+    consumers._publisher = publisher = FakePublisher()
+    batch = messages([body(confirmed(1)), body(confirmed(2))])
+    batch[1].headers = {"x-delivery-count": 2}
+    await asyncio.wait_for(consumers._handle(consumers.subscriptions[0], batch), 2)
+    assert [key for key, _ in publisher.published] == ["scheduler.eligibility.confirmed.v1"] * 2
+    assert all("x-delivery-count" not in headers for _, headers in publisher.published), "a fresh count"
+    assert [m.settled for m in batch] == [["ack"], ["ack"]]
+
+
+async def test_a_message_failing_on_its_last_allowed_delivery_goes_to_the_dlq_with_the_reason():
+    async def book(deliveries):
+        raise KeyError("a bug")
+
+    consumers = Consumers(fast(delivery_limit=5), "scheduler")
+    consumers.on(ev.EligibilityConfirmed)(book)
+    consumers._publisher = publisher = FakePublisher()
+    early, last = messages([body(confirmed(1)), body(confirmed(2))])
+    early.headers, last.headers = {"x-delivery-count": 4}, {"x-delivery-count": 5}
+    await consumers._handle(consumers.subscriptions[0], [early])
+    await consumers._handle(consumers.subscriptions[0], [last])
+    assert early.settled == ["requeue"]
+    assert last.settled == ["ack"]
+    [(routing_key, headers)] = publisher.published
+    assert routing_key == "scheduler.eligibility.confirmed.v1.dlq"
+    assert headers["x-payhara-reason"] == "handler failed 6 times: KeyError"
+    assert headers["x-payhara-queue"] == "scheduler.eligibility.confirmed.v1"
+
+
+async def test_a_malformed_message_goes_to_the_dlq_with_why_it_cannot_be_read():
+    consumers = scheduler_with(lambda deliveries: None)
+    consumers._publisher = publisher = FakePublisher()
+    (message,) = messages([b'{"event_type": "eligibility.confirmed.v1"}'])
+    await consumers._handle(consumers.subscriptions[0], [message])
+    [(routing_key, headers)] = publisher.published
+    assert routing_key.endswith(".dlq") and message.settled == ["ack"]
+    assert headers["x-payhara-reason"].startswith("malformed: ")
+
+
+async def test_a_stop_sends_held_deliveries_back_uncounted_instead_of_waiting_for_the_database():
+    async def book(deliveries):
+        raise OSError("database away")
+
+    consumers = Consumers(Settings(env="test", consume_retry_first_s=5, consume_linger_s=0), "scheduler")
+    consumers.on(ev.EligibilityConfirmed)(book)
+    consumers._publisher = publisher = FakePublisher()
+    subscription = consumers.subscriptions[0]
+    subscription.stop_consuming = lambda: asyncio.sleep(0)
+    (held,) = messages([body(confirmed(1))])
+    consumers._runners.append(asyncio.create_task(consumers._run(subscription)))
+    await subscription.arrive(held)
+    await asyncio.sleep(0.1)
+    await asyncio.wait_for(consumers.stop(grace_s=2), 3)
+    assert held.settled == ["ack"] and len(publisher.published) == 1
