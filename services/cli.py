@@ -1,4 +1,5 @@
-"""The `payhara` command: run a service, run the whole desk, migrate, import the registry."""
+"""The `payhara` command: run a service, run the whole desk, migrate, import the registry,
+list and replay dead letters."""
 import argparse
 import asyncio
 import sys
@@ -35,6 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("smtp-sink", help="a development SMTP server that keeps mail in PAYHARA_MAIL_DIR")
     commands.add_parser("asyncapi", help="print the AsyncAPI document of the desk's events (YAML)")
+
+    dlq = commands.add_parser("dlq", help="dead-letter queues: what is waiting, and bringing it back")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    listing = dlq_commands.add_parser(
+        "list", help="every DLQ with its count, oldest dead letter and reasons (messages stay in place)")
+    listing.add_argument("--json", action="store_true", help="one JSON document, for machines")
+    replay = dlq_commands.add_parser(
+        "replay", help="move dead letters back to their consumer queue",
+        description="Move dead letters back to their consumer queue, each acked from the DLQ only after "
+                    "the broker confirmed its copy. Harmless for an event that was already applied: "
+                    "every consumer's inbox skips an event_id it has handled.")
+    replay.add_argument("queue", help="a consumer queue (e.g. console.task.issued.v1) or its .dlq")
+    replay.add_argument("--limit", type=_positive, help="at most this many (default: all there when it starts)")
 
     return parser
 
@@ -101,9 +115,77 @@ def _asyncapi(args) -> int:
     return 0
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
+def _dlq(args) -> int:
+    import json
+
+    from aio_pika.exceptions import AMQPConnectionError, ChannelNotFoundEntity
+
+    from services import dead_letters
+    from shared.settings import get_settings
+
+    amqp_url = get_settings().amqp_url
+    try:
+        if args.dlq_command == "list":
+            found = asyncio.run(dead_letters.list_dead_letters(amqp_url))
+            if args.json:
+                print(json.dumps({"dead_letter_queues": [q.as_json() for q in found]}, ensure_ascii=False, indent=2))
+            else:
+                print(_dead_letter_report(found))
+            return 0
+        replayed = asyncio.run(dead_letters.replay(amqp_url, args.queue, args.limit))
+    except dead_letters.UnknownQueue as error:
+        print(f"payhara dlq: {error}", file=sys.stderr)
+        return 2
+    except dead_letters.ReplayFailed as error:
+        print(f"payhara dlq: {error}", file=sys.stderr)
+        return 1
+    except ChannelNotFoundEntity as error:
+        print(f"payhara dlq: {error}; is the topology declared (`payhara migrate`)?", file=sys.stderr)
+        return 1
+    except (AMQPConnectionError, OSError) as error:
+        print(f"payhara dlq: cannot reach RabbitMQ at {_where(amqp_url)} ({type(error).__name__})", file=sys.stderr)
+        return 1
+    print(f"replayed {replayed.moved} of {replayed.waiting} from {replayed.queue} to {replayed.consumer_queue}")
+    return 0
+
+
+def _dead_letter_report(found) -> str:
+    from shared.calendar import JST
+
+    lines, empty = [], []
+    for dlq in found:
+        if not dlq.count:
+            empty.append(dlq.queue)
+            continue
+        oldest = dlq.oldest.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S JST") if dlq.oldest else "unknown"
+        lines.append(f"{dlq.queue}: {dlq.count} dead letter{'s' if dlq.count != 1 else ''}, oldest {oldest}")
+        lines.extend(f"  {n:>6}  {reason}" for reason, n in dlq.reasons.items())
+        if dlq.capped:
+            lines.append(f"  (reasons and oldest from the first {dlq.peeked} of {dlq.count} only)")
+    if not lines:
+        lines.append("no dead letters")
+    if empty:
+        lines.append(f"empty ({len(empty)}): {', '.join(empty)}")
+    return "\n".join(lines)
+
+
+def _where(amqp_url: str) -> str:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(amqp_url)  # never the password
+    return f"{parsed.hostname}:{parsed.port or 5672}{parsed.path or '/'}"
+
+
 COMMANDS = {
     "run": _run, "migrate": _migrate, "members": _members, "operators": _operators,
-    "up": _up, "smtp-sink": _smtp_sink, "asyncapi": _asyncapi,
+    "up": _up, "smtp-sink": _smtp_sink, "asyncapi": _asyncapi, "dlq": _dlq,
 }
 
 if __name__ == "__main__":
