@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # full instance (HTTP, consumers, relay), as a second container would be
     workers: dict[str, int] = {}
     public_intake_url: str = "http://127.0.0.1:8000"
+    # the desk's phone line, shown to consultants whenever the web form cannot help them
+    desk_phone: str = "03-0000-0000"
+    desk_hours: str = "平日 9:00〜18:00"
 
     prefetch: int = 32  # unacknowledged deliveries per consumer: the consumer's concurrency
     # a consumer waits this long for a batch to fill: at most 50 ms more per hop, for a third

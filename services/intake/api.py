@@ -6,11 +6,13 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 
-from services.intake import consultations
+from services.intake import consultations, unavailable
 from services.intake.forms import Rejected, parse
 from shared.calendar import japanese_date
 from shared.db import Database
+from shared.failures import is_infrastructure
 from shared.prefectures import PREFECTURES
+from shared.settings import Settings
 
 MAX_BODY_BYTES = 64 * 1024
 NOT_FOUND = {"code": "not_found", "detail": "受付番号または確認用コードが正しくありません"}
@@ -49,9 +51,10 @@ def form_payload(form) -> dict:
     }
 
 
-def router(sessions: Database) -> APIRouter:
+def router(sessions: Database, settings: Settings) -> APIRouter:
     api = APIRouter()
     serials = consultations.ReceiptSerials()
+    templates.env.globals["desk"] = {"phone": settings.desk_phone, "hours": settings.desk_hours}
 
     @api.post("/api/v1/consultations", status_code=202)
     async def submit_consultation(request: Request):
@@ -91,7 +94,17 @@ def router(sessions: Database) -> APIRouter:
                 request, "form.html", {"prefectures": PREFECTURES, "errors": errors, "values": dict(form)},
                 status_code=422,
             )
-        receipt = await consultations.submit(parsed, "web", sessions, serials)
+        try:
+            receipt = await consultations.submit(parsed, "web", sessions, serials)
+        except Exception as error:
+            if not is_infrastructure(error):
+                raise
+            # nothing was recorded: the form comes back as it was typed, to send again later
+            unavailable.throttled.warn(error)
+            return templates.TemplateResponse(
+                request, "form.html", {"prefectures": PREFECTURES, "errors": {}, "values": dict(form),
+                                       "unavailable": True},
+                status_code=503, headers=unavailable.unavailable_headers())
         return templates.TemplateResponse(request, "receipt.html", {
             "receipt": receipt, "contact_expected_label": japanese_date(receipt.contact_expected_from)})
 

@@ -1,4 +1,5 @@
-"""A service whose broker goes away reports itself not ready, and its consumers come back by
+"""A consumer service whose broker goes away reports itself not ready, a service that serves
+people (console, intake) stays ready and says the broker is away, and the consumers come back by
 themselves when the broker returns: no restart, no lost event."""
 import asyncio
 import time
@@ -11,7 +12,7 @@ from sqlalchemy import text
 from shared import events as ev
 from shared.db import make_engine
 from shared.topology import EVENTS_EXCHANGE
-from tests.amqp_proxy import AmqpProxy
+from tests.tcp_proxy import AmqpProxy
 from tests.support import DeskProcesses
 
 
@@ -21,6 +22,11 @@ async def readiness(url: str) -> int:
             return (await client.get(url + "/readyz")).status_code
         except httpx.HTTPError:
             return 0
+
+
+async def degraded(url: str) -> list[str]:
+    async with httpx.AsyncClient(timeout=3) as client:
+        return (await client.get(url + "/readyz")).json()["degraded"]
 
 
 async def wait_until(check, timeout: float, what: str):
@@ -56,17 +62,21 @@ async def test_consumers_come_back_after_the_broker_returns(desk, tmp_path):
     processes = DeskProcesses(desk, tmp_path, PAYHARA_AMQP_URL=proxy.url(desk.amqp_url))
     engine = make_engine(desk, pool_size=1)
     try:
-        processes.start("console")
-        await asyncio.to_thread(processes.wait_ready, "console")
-        console = processes.url("console")
+        for service in ("console", "eligibility"):
+            processes.start(service)
+            await asyncio.to_thread(processes.wait_ready, service)
+        console, eligibility = processes.url("console"), processes.url("eligibility")
 
-        await proxy.stop()  # the broker "goes away" for this service only
-        await wait_until(lambda: _is(readiness(console), 503), 30, "console to report not ready")
+        await proxy.stop()  # the broker "goes away" for these services only
+        await wait_until(lambda: _is(readiness(eligibility), 503), 30, "eligibility to report not ready")
+        assert await readiness(console) == 200, "operators keep working while the broker is away"
+        assert "broker" in await degraded(console)
 
         await publish_task(desk.amqp_url, "PH-261124-77777")  # sent while the service is cut off
 
         await proxy.start()
-        await wait_until(lambda: _is(readiness(console), 200), 60, "console to be ready again")
+        await wait_until(lambda: _is(readiness(eligibility), 200), 60, "eligibility to be ready again")
+        await wait_until(lambda: _empty(degraded(console)), 60, "the console's consumers to be back")
 
         async def recorded():
             async with engine.connect() as conn:
@@ -83,3 +93,7 @@ async def test_consumers_come_back_after_the_broker_returns(desk, tmp_path):
 
 async def _is(status_coroutine, expected: int) -> bool:
     return await status_coroutine == expected
+
+
+async def _empty(list_coroutine) -> bool:
+    return not await list_coroutine

@@ -35,7 +35,7 @@ async def intake(desk):
     async with engine.begin() as conn:
         await conn.execute(text("truncate intake.consultations, intake.outbox, intake.inbox"))
     app = FastAPI()
-    app.include_router(api.router(sessions))
+    app.include_router(api.router(sessions, desk))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client:
         yield client, sessions
     await engine.dispose()
@@ -149,11 +149,11 @@ async def test_status_events_in_batches_only_move_the_status_forward(intake):
         assert await s.scalar(select(func.count()).select_from(inbox)) == 4
 
 
-async def test_two_instances_hand_out_distinct_receipt_numbers(intake):
+async def test_two_instances_hand_out_distinct_receipt_numbers(intake, desk):
     """Each instance takes serials from the sequence a block at a time: never the same twice."""
     client, sessions = intake
     other_app = FastAPI()
-    other_app.include_router(api.router(sessions))  # a second instance, with its own block
+    other_app.include_router(api.router(sessions, desk))  # a second instance, with its own block
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other_app), base_url="http://intake") as other:
         answers = await asyncio.gather(*(c.post("/api/v1/consultations", json=SUBMISSION)
                                          for c in [client, other] * 20))

@@ -10,7 +10,7 @@ import aio_pika
 import pytest
 from sqlalchemy import func, insert, select, text
 
-from tests.amqp_proxy import AmqpProxy
+from tests.tcp_proxy import AmqpProxy
 from services.intake.orm import outbox
 from shared import events as ev
 from shared.db import make_engine, make_sessions
