@@ -1,10 +1,12 @@
-"""The notifier's consumers: acknowledge receipts, issue tasks for operators.
+"""The notifier's consumers: acknowledge receipts, issue tasks for operators, note callbacks
+that could not be booked.
 Its handlers are given a Notifier: the database, the settings and the mailer."""
 from dataclasses import dataclass
 
 from services.notifier import tasks
 from services.notifier.acknowledging import acknowledge
 from services.notifier.sending import Mailer
+from services.notifier.unschedulable import note_unschedulable
 from shared import events as ev
 from shared.db import Database
 from shared.messaging import Delivery, Subscriptions
@@ -38,3 +40,8 @@ async def review(deliveries: list[Delivery[ev.EligibilityReviewRequested]], deps
 @subscriptions.on(ev.EligibilityRejected)
 async def rejected(deliveries: list[Delivery[ev.EligibilityRejected]], deps: Notifier) -> None:
     await tasks.order_tasks(deliveries, deps.sessions, "notifier.rejected", tasks.decline_order)
+
+
+@subscriptions.on(ev.CallbackUnschedulable)
+async def unschedulable(deliveries: list[Delivery[ev.CallbackUnschedulable]], deps: Notifier) -> None:
+    await note_unschedulable(deliveries, deps.sessions)

@@ -1,9 +1,13 @@
-"""Composition root of the notifier: settings, database, SMTP, broker, consumers, HTTP."""
+"""Composition root of the notifier: settings, database, SMTP, broker, consumers, the waiting
+watch, HTTP."""
+from functools import partial
+
 from fastapi import FastAPI
 
 from services.notifier import handlers
 from services.notifier.orm import outbox
 from services.notifier.sending import SmtpMailer
+from services.notifier.waiting import watch
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings, get_settings
 
@@ -14,4 +18,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox)
     mailer = SmtpMailer(runtime.settings)
     runtime.consumers.include(handlers.subscriptions, handlers.Notifier(runtime.sessions, runtime.settings, mailer))
+    runtime.alongside("waiting_watch", partial(watch, runtime.sessions, runtime.settings))
     return runtime.app()

@@ -1,5 +1,5 @@
-"""Tables of the notifier schema: the consultation copy, notifications, tasks, pending tasks,
-its outbox and inbox."""
+"""Tables of the notifier schema: the consultation copy, notifications and their possible
+duplicates, tasks, pending tasks, unschedulable callbacks, its outbox and inbox."""
 from sqlalchemy import (
     ARRAY, BigInteger, CheckConstraint, Column, Date, DateTime, Identity, Integer, PrimaryKeyConstraint,
     Table, Text, UniqueConstraint, Uuid, func,
@@ -32,6 +32,8 @@ consultations = Table(
 )
 
 # One row per (consultation, kind) of e-mail; it moves sending -> sent (guarantee 4).
+# handed_over_at: the mail was handed to SMTP then and its outcome is not on record yet; still
+# set on `sending` when the mail is tried again, it makes that try a possible duplicate.
 notifications = Table(
     "notifications",
     metadata,
@@ -43,8 +45,23 @@ notifications = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
+    Column("handed_over_at", DateTime(timezone=True)),
     UniqueConstraint("consultation_id", "kind", name="uq_notifications_consultation_kind"),
     CheckConstraint("status in ('sending','sent')", name="status_known"),
+)
+
+# An e-mail sent again after a hand-over whose outcome was never recorded (a crash, a connection
+# lost during DATA): the consultant may have it twice. Kept for supervisors; ids only.
+possible_duplicates = Table(
+    "possible_duplicates",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("consultation_id", Uuid, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("receipt_no", Text, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("handed_over_at", DateTime(timezone=True), nullable=False),  # the earlier hand-over
+    Column("detected_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 tasks = Table(
@@ -72,6 +89,17 @@ pending = Table(
     Column("reason", Text),
     Column("due_starts_at", DateTime(timezone=True)),
     Column("due_ends_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("consultation_id", "kind"),
     CheckConstraint("kind in ('call','email','review','decline')", name="kind_known"),
+)
+
+# Consultations the scheduler found no slot for: they wait for an operator, not for an event.
+unschedulable_callbacks = Table(
+    "unschedulable_callbacks",
+    metadata,
+    Column("consultation_id", Uuid, primary_key=True),
+    Column("receipt_no", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

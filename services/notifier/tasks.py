@@ -37,6 +37,10 @@ class TaskOrder:
     due_ends_at: datetime | None = None
 
 
+# what a waiting order is made of (`pending` also keeps since when it waits: waiting.py)
+ORDER_COLUMNS = [pending.c[name] for name in TaskOrder.__dataclass_fields__]
+
+
 def scheduled_order(event: ev.CallbackScheduled) -> TaskOrder:
     # kind "call" until the copy says the consultant asked for e-mail (see contact_kind)
     return TaskOrder(event.consultation_id, "call", booking_id=event.booking_id,
@@ -90,7 +94,7 @@ async def issue_pending(session: AsyncConnection, copies: list) -> None:
     """Issue every task that waited for these copies; the caller holds lock_consultations."""
     by_id = {copy.consultation_id: copy for copy in copies}
     waiting = (await session.execute(
-        delete(pending).where(pending.c.consultation_id.in_(list(by_id))).returning(*pending.c)
+        delete(pending).where(pending.c.consultation_id.in_(list(by_id))).returning(*ORDER_COLUMNS)
     )).all()
     await issue(session, [(by_id[row.consultation_id], TaskOrder(**row._asdict())) for row in waiting])
 
