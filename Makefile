@@ -9,7 +9,7 @@ TEST_ENV := PAYHARA_ENV=test \
 	PAYHARA_DATABASE_URL=$${PAYHARA_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/payhara_test} \
 	PAYHARA_AMQP_URL=$${PAYHARA_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/payhara_test}
 
-.PHONY: up test unit bench install services clean
+.PHONY: up test unit bench chaos install services clean
 
 up: install services
 	PAYHARA_ENV=dev $(VENV)/bin/payhara up
@@ -29,6 +29,11 @@ BENCH_ENV = PAYHARA_ENV=test \
 bench: install services
 	$(BENCH_ENV) $(PY) bench/consume.py
 	$(BENCH_ENV) $(PY) bench/pipeline.py
+
+# the fault suite, on demand: its own PostgreSQL and RabbitMQ, every service killed, stopped and
+# fed poison under load (chaos/run.py); not part of `make test`
+chaos: install
+	$(PY) -m chaos.run
 
 install: $(STAMP)
 

@@ -25,6 +25,7 @@ from shared.topology import dead_letter_queue_name, queue_arguments, queue_name
 __all__ = ["Consumers", "Delivery", "Subscriptions"]
 log = logging.getLogger("payhara.messaging")
 E = TypeVar("E", bound=Event)
+STEP_S = 2.0  # each step of a stop that talks to the broker: a SIGTERM must end the process
 dead_letters = Gauge("payhara_dead_letters", "Messages waiting in each queue's DLQ", ["queue"])
 BoundHandler = Callable[[list[Delivery[E]], object], Awaitable[None]]
 
@@ -115,9 +116,9 @@ class Consumers:
         self._stopping.set()
         for subscription in self.subscriptions:
             if subscription.stop_consuming is not None:
-                try:
-                    await subscription.stop_consuming()
-                except Exception:  # the connection is already gone: nothing more will arrive
+                try:  # bounded: with the broker away, aio-pika would wait for it to come back
+                    await asyncio.wait_for(subscription.stop_consuming(), STEP_S)
+                except Exception:  # the connection is gone: nothing more will arrive
                     pass
         try:
             started = [s for s in self.subscriptions if s.stop_consuming is not None]
@@ -129,7 +130,10 @@ class Consumers:
         await asyncio.gather(*self._runners, return_exceptions=True)
         self._runners.clear()
         if self._connection is not None:
-            await self._connection.close()
+            try:
+                await asyncio.wait_for(self._connection.close(), STEP_S)
+            except Exception as error:  # a broker that is away has nothing left to close
+                log.warning("consumer connection not closed cleanly: %s", type(error).__name__)
 
     def ready(self) -> bool:
         """Connected, and every consumer's loop alive (a robust connection that is reconnecting

@@ -148,7 +148,7 @@ class OutboxRelay:
         connection, self._connection, self._exchange = self._connection, None, None
         if connection is not None:
             try:
-                await connection.close()
+                await asyncio.wait_for(connection.close(), 2.0)
             except Exception:
                 pass
 

@@ -304,3 +304,19 @@ async def test_a_stop_sends_held_deliveries_back_uncounted_instead_of_waiting_fo
     await asyncio.sleep(0.1)
     await asyncio.wait_for(consumers.stop(grace_s=2), 3)
     assert held.settled == ["ack"] and len(publisher.published) == 1
+
+
+async def test_a_stop_ends_even_when_the_broker_is_away_and_cancelling_would_wait_for_it():
+    consumers = scheduler_with(lambda deliveries: None)
+    subscription = consumers.subscriptions[0]
+    subscription.stop_consuming = lambda: asyncio.sleep(3600)  # aio-pika waiting for a reconnect
+
+    class Reconnecting:
+        async def close(self):
+            await asyncio.sleep(3600)
+
+    consumers._connection = Reconnecting()
+    subscription.idle.set()
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(consumers.stop(grace_s=1), 10)
+    assert asyncio.get_running_loop().time() - started < 6
