@@ -29,6 +29,7 @@ BENCH_ENV = PAYHARA_ENV=test \
 bench: install services
 	$(BENCH_ENV) $(PY) bench/consume.py
 	$(BENCH_ENV) $(PY) bench/pipeline.py
+	$(BENCH_ENV) $(PY) bench/booking.py
 
 # the fault suite, on demand: its own PostgreSQL and RabbitMQ, every service killed, stopped and
 # fed poison under load (chaos/run.py); not part of `make test`
