@@ -12,6 +12,9 @@ WORKDIR /app
 COPY pyproject.toml ./
 COPY shared ./shared
 COPY services ./services
+# the desk calendar file is read at run time, not installed: mount the association's own over it
+COPY config ./config
+ENV PAYHARA_CALENDAR_FILE=/app/config/desk-calendar.toml
 RUN pip install . \
     && useradd --system --uid 10001 --no-create-home --home-dir /app payhara \
     && mkdir -p /data/mail && chown payhara /data/mail

@@ -1,5 +1,5 @@
 """The `payhara` command: run a service, run the whole desk, migrate, import the registry,
-list and replay dead letters."""
+list and replay dead letters, show the desk calendar."""
 import argparse
 import asyncio
 import sys
@@ -49,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "every consumer's inbox skips an event_id it has handled.")
     replay.add_argument("queue", help="a consumer queue (e.g. console.task.issued.v1) or its .dlq")
     replay.add_argument("--limit", type=_positive, help="at most this many (default: all there when it starts)")
+
+    calendar = commands.add_parser(
+        "calendar", help="the desk calendar: a month's closed days, or whether one day is open",
+        usage="payhara calendar YYYY-MM | payhara calendar check YYYY-MM-DD",
+        description="`payhara calendar 2026-09` lists the month's closed days with their reasons; "
+                    "`payhara calendar check 2026-09-22` says whether the desk is open that day and why.")
+    # one positional that is a month or the word `check`, so both forms parse; the command
+    # itself checks the rest, to answer bad input in Japanese and English
+    calendar.add_argument("month_or_check", nargs="?", metavar="YYYY-MM|check")
+    calendar.add_argument("day", nargs="?", metavar="YYYY-MM-DD")
 
     return parser
 
@@ -113,6 +123,12 @@ def _asyncapi(args) -> int:
 
     print(to_yaml(SUBSCRIPTIONS, get_settings().delivery_limit))
     return 0
+
+
+def _calendar(args) -> int:
+    from services.calendar_report import run
+
+    return run(args.month_or_check, args.day)
 
 
 def _positive(value: str) -> int:
@@ -185,7 +201,7 @@ def _where(amqp_url: str) -> str:
 
 COMMANDS = {
     "run": _run, "migrate": _migrate, "members": _members, "operators": _operators,
-    "up": _up, "smtp-sink": _smtp_sink, "asyncapi": _asyncapi, "dlq": _dlq,
+    "up": _up, "smtp-sink": _smtp_sink, "asyncapi": _asyncapi, "dlq": _dlq, "calendar": _calendar,
 }
 
 if __name__ == "__main__":

@@ -62,6 +62,19 @@ class Settings(BaseSettings):
 
     slot_capacity: int = 4  # callbacks one slot can take, unless the roster says otherwise
     booking_horizon_days: int = 20  # business days the scheduler looks ahead before giving up
+    # seats of a day kept for the consultations intake promised it while the scheduler's news
+    # that the day is filling up travels: a promise is never earlier than its booking
+    availability_margin: int = 2
+    # the desk calendar (shared/calendar.py), Japan times as HH:MM. A consultation received on an
+    # open day before the cutoff is promised contact that day, after the lead an operator needs,
+    # at the next slot start; later ones at opening time on the next open day. The file (relative
+    # to the repository) lists the desk's own closures and openings, with who reviewed them
+    calendar_file: str = "config/desk-calendar.toml"
+    desk_opens: str = "09:00"
+    desk_closes: str = "18:00"
+    same_day_cutoff: str = "16:00"
+    contact_lead_minutes: int = 60
+    slot_minutes: int = 30
     # a notifier record still waiting for an event after this long is reported (its event is
     # probably in a DLQ): well above any backlog the desk works through, looked at every check
     waiting_alert_after_s: float = 1800.0

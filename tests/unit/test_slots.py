@@ -56,13 +56,16 @@ def test_a_promised_day_that_is_closed_starts_at_the_next_business_day():
     assert booking_days(date(2026, 11, 21), at_jst(2026, 11, 20, 9), 2) == [date(2026, 11, 24), date(2026, 11, 25)]
 
 
-def test_a_delayed_event_never_books_today_or_a_past_day():
+def test_a_delayed_event_books_from_its_earliest_contact_never_a_past_day():
     promised = date(2026, 11, 24)
-    # the event arrives on Thursday 26th at 15:00 JST: the 24th is past, the 26th is today
+    # the event arrives on Thursday 26th at 15:00 JST, before the cutoff: the 24th is past, the
+    # 26th is still possible (its slots from 16:00 on: the scheduler passes that bound)
     late = at_jst(2026, 11, 26, 15)
-    assert booking_days(promised, late, 2) == [date(2026, 11, 27), date(2026, 11, 30)]
-    # 23:30 UTC on the 26th is already Friday 27th in Japan: the first day is Monday 30th
-    assert booking_days(promised, datetime(2026, 11, 26, 23, 30, tzinfo=UTC), 1) == [date(2026, 11, 30)]
+    assert booking_days(promised, late, 2) == [date(2026, 11, 26), date(2026, 11, 27)]
+    # after the cutoff the first day is the next open one
+    assert booking_days(promised, at_jst(2026, 11, 26, 16), 1) == [date(2026, 11, 27)]
+    # 23:30 UTC on the 26th is already Friday 27th 08:30 in Japan: the 27th itself, from 9:30
+    assert booking_days(promised, datetime(2026, 11, 26, 23, 30, tzinfo=UTC), 1) == [date(2026, 11, 27)]
 
 
 def test_the_horizon_bounds_the_number_of_business_days():
