@@ -14,7 +14,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 Role = Literal["member", "medical_staff", "care_staff"]
 ContactMethod = Literal["phone", "email"]
 Category = Literal["in_person", "online", "both"]
-TaskKind = Literal["call", "email", "review", "decline"]
+TaskKind = Literal["call", "email", "review", "decline", "unreachable", "unschedulable"]
+CallOutcome = Literal["reached", "no_answer", "wrong_number"]
+ExhaustedReason = Literal["no_answer_after_last_attempt", "wrong_number"]
 
 
 class Event(BaseModel):
@@ -95,6 +97,8 @@ class ConsultationReceived(Event):
     category: Category
     summary: str
     urls: list[str] = []
+    # the desk was busy when received: contact_expected_from is later than the calendar gives
+    contact_may_take_longer: bool = False
 
 
 # --- eligibility ------------------------------------------------------------------------------
@@ -130,6 +134,7 @@ class CallbackScheduled(Event):
     booking_id: uuid.UUID
     slot_starts_at: AwareDatetime
     slot_ends_at: AwareDatetime
+    attempt: int = Field(default=1, ge=1)  # added within v1: the booking's n-th call
 
 
 class CallbackUnschedulable(Event):
@@ -137,6 +142,42 @@ class CallbackUnschedulable(Event):
     consultation_id: uuid.UUID
     receipt_no: str
     reason: str
+
+
+class CallOutcomeRecorded(Event):
+    """An operator's call at a booked attempt, as the console records it. The operator's note
+    stays in the console: only its length travels (it is personal data)."""
+
+    routing_key: ClassVar[str] = "call.outcome_recorded.v1"
+    consultation_id: uuid.UUID
+    receipt_no: str
+    booking_id: uuid.UUID
+    attempt: int = Field(ge=1)
+    outcome: CallOutcome
+    operator_id: str
+    note_length: int = Field(ge=0)
+    recorded_at: AwareDatetime
+
+
+class CallbackExhausted(Event):
+    """No more calls will be booked: the last attempt went unanswered, or the number is wrong."""
+
+    routing_key: ClassVar[str] = "callback.exhausted.v1"
+    consultation_id: uuid.UUID
+    receipt_no: str
+    booking_id: uuid.UUID
+    attempts: int = Field(ge=1)
+    reason: ExhaustedReason
+
+
+class ScheduleAvailabilityChanged(Event):
+    """The first open day on which a consultation received now can still get a callback, as the
+    scheduler sees it; published whenever it changes (event-carried state for intake's promise)."""
+
+    routing_key: ClassVar[str] = "schedule.availability_changed.v1"
+    first_free_day: date
+    busy: bool  # later than the calendar alone would promise: the desk is busy
+    as_of: AwareDatetime
 
 
 # --- notifier ---------------------------------------------------------------------------------
@@ -160,6 +201,9 @@ class TaskIssued(Event):
     reason: str | None = None
     due_starts_at: AwareDatetime | None = None
     due_ends_at: AwareDatetime | None = None
+    # added within v1: a call task's booking and attempt, which the console's call outcome names
+    booking_id: uuid.UUID | None = None
+    attempt: int = Field(default=1, ge=1)
     consultant_name: str
     contact: Contact
     category: Category
@@ -174,6 +218,9 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     EligibilityReviewRequested,
     CallbackScheduled,
     CallbackUnschedulable,
+    CallOutcomeRecorded,
+    CallbackExhausted,
+    ScheduleAvailabilityChanged,
     EmailSent,
     TaskIssued,
 )

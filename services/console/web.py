@@ -20,7 +20,8 @@ SESSION_MAX_AGE_S = 8 * 60 * 60  # one working day
 LOGIN_REQUIRED = {"code": "login_required", "detail": "ログインしてください"}
 LOGIN_REFUSED = "ログインIDまたはパスワードが正しくありません。"  # the same whether or not the login exists
 MAX_FIELD_CHARS = 1024
-KIND_LABELS = {"call": "電話連絡", "email": "メール連絡", "review": "会員確認", "decline": "対象外のご連絡"}
+KIND_LABELS = {"call": "電話連絡", "email": "メール連絡", "review": "会員確認", "decline": "対象外のご連絡",
+               "unreachable": "電話がつながらない", "unschedulable": "日程を調整できない"}
 CATEGORY_LABELS = {"in_person": "院内・施設内でのハラスメント", "online": "インターネット上の悪質な投稿", "both": "その両方"}
 CONTACT_LABELS = {"phone": "電話", "email": "メール"}
 # Pages carry personal data: never cached, never framed, no scripts at all (a second line of

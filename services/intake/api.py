@@ -31,6 +31,7 @@ def receipt_body(receipt: consultations.Receipt) -> dict:
         "receipt_no": receipt.receipt_no,
         "status_token": receipt.status_token,
         "contact_expected_from": receipt.contact_expected_from.isoformat(),
+        "contact_may_take_longer": receipt.contact_may_take_longer,
     }
 
 

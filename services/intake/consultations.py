@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.intake import receipts
 from services.intake.forms import ConsultationForm
-from services.intake.orm import consultations, inbox, outbox, receipt_numbers
+from services.intake.orm import availability, consultations, inbox, outbox, receipt_numbers
+from services.intake.promise import promised
 from shared import events as ev
 from shared.calendar import first_contact_day, japanese_date, japanese_slot
 from shared.db import Database
@@ -27,6 +29,7 @@ class Receipt:
     status_token: str
     received_at: datetime
     contact_expected_from: date
+    contact_may_take_longer: bool = False
 
 
 class ReceiptSerials:
@@ -53,8 +56,9 @@ async def submit(form: ConsultationForm, channel: str, sessions: Database, seria
     received_at = datetime.now(timezone.utc)
     consultation_id = uuid.uuid4()
     token, token_hash = receipts.new_status_token()
-    expected = first_contact_day(received_at)
     async with sessions.begin() as session:
+        promise = promised(first_contact_day(received_at), await session.scalar(select(availability.c.first_free_day)))
+        expected = promise.day
         receipt_no = receipts.receipt_no(await serials.next(session), received_at)
         c, i, k = form.consultant, form.institution, form.contact
         await session.execute(insert(consultations), dict(
@@ -64,15 +68,17 @@ async def submit(form: ConsultationForm, channel: str, sessions: Database, seria
             institution_name=i.name, institution_prefecture=i.prefecture, manager_member_no=i.manager_member_no,
             contact_method=k.method, phone=k.phone, email=k.email,
             category=form.category, summary=form.summary, urls=form.urls, status="received",
+            contact_may_take_longer=promise.may_take_longer,
         ))
         await add_event(session, outbox, ev.ConsultationReceived(
             consultation_id=consultation_id, receipt_no=receipt_no, channel=channel,
             received_at=received_at, contact_expected_from=expected,
             consultant=ev.Consultant(**c.model_dump()), institution=ev.InstitutionInfo(**i.model_dump()),
             contact=ev.Contact(**k.model_dump()), category=form.category, summary=form.summary, urls=form.urls,
+            contact_may_take_longer=promise.may_take_longer,
         ), consultation_id)
     log.info("consultation received: receipt=%s id=%s channel=%s", receipt_no, consultation_id, channel)
-    return Receipt(consultation_id, receipt_no, token, received_at, expected)
+    return Receipt(consultation_id, receipt_no, token, received_at, expected, promise.may_take_longer)
 
 
 async def status_of(receipt_no: str, token: str | None, sessions: Database) -> dict | None:
@@ -95,6 +101,7 @@ async def status_of(receipt_no: str, token: str | None, sessions: Database) -> d
         "received_at": row.received_at.isoformat(),
         "contact_expected_from": row.contact_expected_from.isoformat(),
         "contact_expected_label": japanese_date(row.contact_expected_from),
+        "contact_may_take_longer": row.contact_may_take_longer,
         "slot": slot,
         "acknowledgement_sent_at": row.acknowledged_at.isoformat() if row.acknowledged_at else None,
     }
@@ -138,3 +145,14 @@ async def note_acknowledgements(deliveries: list[Delivery[ev.EmailSent]], sessio
                 update(consultations).where(consultations.c.id == bindparam("b_id")),
                 [{"b_id": d.event.consultation_id, "acknowledged_at": d.envelope.occurred_at}
                  for d in sorted(fresh, key=lambda d: d.event.consultation_id)])
+
+
+async def note_availability(deliveries: list[Delivery[ev.ScheduleAvailabilityChanged]], sessions: Database) -> None:
+    """Keep the scheduler's latest word on availability; an older or repeated one changes nothing."""
+    latest = max(deliveries, key=lambda d: d.event.as_of).event
+    row = {"id": 1, "first_free_day": latest.first_free_day, "busy": latest.busy, "as_of": latest.as_of}
+    statement = pg_insert(availability).values(row)
+    async with sessions.begin() as session:
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=[availability.c.id], set_={k: statement.excluded[k] for k in row if k != "id"},
+            where=availability.c.as_of < statement.excluded.as_of))

@@ -1,6 +1,6 @@
 """Intake's consumers: verdicts and schedules keep the consultant's status view current.
 Its handlers are given the service's Database."""
-from services.intake.consultations import follow, note_acknowledgements
+from services.intake.consultations import follow, note_acknowledgements, note_availability
 from shared import events as ev
 from shared.db import Database
 from shared.messaging import Delivery, Subscriptions
@@ -38,3 +38,8 @@ async def unschedulable(deliveries: list[Delivery[ev.CallbackUnschedulable]], de
 @subscriptions.on(ev.EmailSent)
 async def email_sent(deliveries: list[Delivery[ev.EmailSent]], deps: Database) -> None:
     await note_acknowledgements(deliveries, deps)
+
+
+@subscriptions.on(ev.ScheduleAvailabilityChanged)
+async def availability_changed(deliveries: list[Delivery[ev.ScheduleAvailabilityChanged]], deps: Database) -> None:
+    await note_availability(deliveries, deps)

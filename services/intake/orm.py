@@ -1,6 +1,7 @@
-"""Tables of the intake schema: consultations, their outbox and inbox."""
+"""Tables of the intake schema: consultations, the scheduler's availability, outbox and inbox."""
 from sqlalchemy import (
-    ARRAY, Column, Date, DateTime, LargeBinary, Sequence, Table, Text, Uuid, func,
+    ARRAY, Boolean, CheckConstraint, Column, Date, DateTime, LargeBinary, Sequence, SmallInteger, Table, Text,
+    Uuid, false, func,
 )
 
 from shared.db import service_metadata
@@ -40,4 +41,17 @@ consultations = Table(
     Column("slot_starts_at", DateTime(timezone=True)),
     Column("slot_ends_at", DateTime(timezone=True)),
     Column("acknowledged_at", DateTime(timezone=True)),
+    # promised later than the calendar alone would, because the desk was busy when received
+    Column("contact_may_take_longer", Boolean, nullable=False, server_default=false()),
+)
+
+# The scheduler's availability (schedule.availability_changed.v1), one row: the honest promise.
+availability = Table(
+    "availability",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("first_free_day", Date, nullable=False),
+    Column("busy", Boolean, nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
 )

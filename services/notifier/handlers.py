@@ -1,10 +1,11 @@
 """The notifier's consumers: acknowledge receipts, issue tasks for operators, note callbacks
-that could not be booked.
+that could not be booked, fall back to e-mail or an operator when calls did not reach.
 Its handlers are given a Notifier: the database, the settings and the mailer."""
 from dataclasses import dataclass
 
 from services.notifier import tasks
 from services.notifier.acknowledging import acknowledge
+from services.notifier.fallback import fall_back
 from services.notifier.sending import Mailer
 from services.notifier.unschedulable import note_unschedulable
 from shared import events as ev
@@ -45,3 +46,8 @@ async def rejected(deliveries: list[Delivery[ev.EligibilityRejected]], deps: Not
 @subscriptions.on(ev.CallbackUnschedulable)
 async def unschedulable(deliveries: list[Delivery[ev.CallbackUnschedulable]], deps: Notifier) -> None:
     await note_unschedulable(deliveries, deps.sessions)
+
+
+@subscriptions.on(ev.CallbackExhausted)
+async def exhausted(deliveries: list[Delivery[ev.CallbackExhausted]], deps: Notifier) -> None:
+    await fall_back(deliveries, deps.sessions, deps.mailer, deps.settings)

@@ -17,7 +17,7 @@ MESSAGE_ID_DOMAIN = "payhara-desk.invalid"
 
 
 class Addressee(Protocol):
-    """What an acknowledgement needs from the consultation copy (a row of notifier.consultations)."""
+    """What an e-mail needs from the consultation copy (a row of notifier.consultations)."""
 
     consultation_id: uuid.UUID
     receipt_no: str
@@ -62,6 +62,45 @@ def _acknowledgement_body(c: Addressee) -> str:
 
 お電話でのご相談は平日 9:00〜18:00（祝日・年末年始を除く）に受け付けています。
 つながりにくい場合は、担当者からのご連絡をお待ちください。
+
+――――
+{DESK_NAME}
+（このメールにお心当たりのない場合は、お手数ですが破棄してください）
+"""
+
+
+def callback_fallback(c: Addressee, attempts: int, reason: str, mail_from: str, desk_phone: str,
+                      desk_hours: str) -> Message:
+    """When the desk's calls did not reach the consultant (`reason`, as in callback.exhausted.v1):
+    ask them to reply or to call the desk. It says how many calls were made, never why the
+    consultant called."""
+    if not c.email:
+        raise ValueError(f"consultation {c.consultation_id} has no e-mail address to write to")
+    wrong_number = reason == "wrong_number"
+    subject = "お電話番号をご確認ください" if wrong_number else "お電話がつながりませんでした"
+    what_happened = ("お知らせいただいたお電話番号におかけしましたが、番号が違っているようでした。" if wrong_number
+                     else f"担当者から{attempts}回お電話しましたが、つながりませんでした。")
+    message = MIMEText(_fallback_body(c, what_happened, desk_phone, desk_hours), "plain", "utf-8")
+    message["Subject"] = Header(f"【受付番号 {c.receipt_no}】{subject}", "utf-8")
+    message["From"] = mail_from
+    message["To"] = c.email
+    message["Message-ID"] = message_id("callback_fallback", c.consultation_id)
+    return message
+
+
+def _fallback_body(c: Addressee, what_happened: str, desk_phone: str, desk_hours: str) -> str:
+    return f"""{c.consultant_name} 様
+
+{DESK_NAME}です。
+受付番号 {c.receipt_no} のご相談について、ご連絡いたしました。
+{what_happened}
+
+お手数ですが、このメールにご返信いただくか、相談窓口までお電話ください。
+ご返信には、つながりやすいお電話番号とご都合のよい日時だけをお書きください。
+ご相談の詳しい内容は、担当者がお電話でお伺いします。
+
+相談窓口: {desk_phone}（{desk_hours}、祝日・年末年始を除く）
+お電話の際は、受付番号をお伝えください。
 
 ――――
 {DESK_NAME}

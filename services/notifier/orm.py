@@ -64,19 +64,25 @@ possible_duplicates = Table(
     Column("detected_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+TASK_KINDS = "kind in ('call','email','review','decline','unreachable','unschedulable')"
+
+# One task per cause: per (consultation, kind, attempt), and one call task per booking attempt.
+# `attempt` is a call task's attempt of its booking (a no-answer books the next one); 1 otherwise.
 tasks = Table(
     "tasks",
     metadata,
     Column("task_id", Uuid, primary_key=True),
     Column("consultation_id", Uuid, nullable=False),
     Column("kind", Text, nullable=False),
-    Column("booking_id", Uuid, unique=True),  # one call task per booking
+    Column("booking_id", Uuid),
+    Column("attempt", Integer, nullable=False, server_default="1"),
     Column("reason", Text),
     Column("due_starts_at", DateTime(timezone=True)),
     Column("due_ends_at", DateTime(timezone=True)),
     Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    UniqueConstraint("consultation_id", "kind", name="uq_tasks_consultation_kind"),
-    CheckConstraint("kind in ('call','email','review','decline')", name="kind_known"),
+    UniqueConstraint("consultation_id", "kind", "attempt", name="uq_tasks_consultation_kind_attempt"),
+    UniqueConstraint("booking_id", "attempt", name="uq_tasks_booking_attempt"),
+    CheckConstraint(TASK_KINDS, name="kind_known"),
 )
 
 # A task whose consultation copy has not arrived yet; issued when it does.
@@ -86,12 +92,13 @@ pending = Table(
     Column("consultation_id", Uuid, nullable=False),
     Column("kind", Text, nullable=False),
     Column("booking_id", Uuid),
+    Column("attempt", Integer, nullable=False, server_default="1"),
     Column("reason", Text),
     Column("due_starts_at", DateTime(timezone=True)),
     Column("due_ends_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("consultation_id", "kind"),
-    CheckConstraint("kind in ('call','email','review','decline')", name="kind_known"),
+    PrimaryKeyConstraint("consultation_id", "kind", "attempt"),
+    CheckConstraint(TASK_KINDS, name="kind_known"),
 )
 
 # Consultations the scheduler found no slot for: they wait for an operator, not for an event.

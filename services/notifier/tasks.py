@@ -1,5 +1,7 @@
-"""Use cases: issue tasks for the desk's operators (call or write at the booked slot, review a
-verdict, tell a consultant kindly that the desk cannot take the consultation).
+"""Use cases: issue tasks for the desk's operators (call or write at the booked slot, one task
+per attempt; review a verdict; tell a consultant kindly that the desk cannot take the
+consultation; reach a consultant the calls did not reach; arrange a callback the scheduler
+could not book).
 
 A task needs the consultation copy (name, contact, summary). Events can arrive out of order, so
 a task whose copy has not arrived yet waits in `pending` and is issued with the copy. Both
@@ -35,6 +37,7 @@ class TaskOrder:
     reason: str | None = None
     due_starts_at: datetime | None = None
     due_ends_at: datetime | None = None
+    attempt: int = 1  # a call task's attempt of its booking; 1 for every other task
 
 
 # what a waiting order is made of (`pending` also keeps since when it waits: waiting.py)
@@ -43,7 +46,7 @@ ORDER_COLUMNS = [pending.c[name] for name in TaskOrder.__dataclass_fields__]
 
 def scheduled_order(event: ev.CallbackScheduled) -> TaskOrder:
     # kind "call" until the copy says the consultant asked for e-mail (see contact_kind)
-    return TaskOrder(event.consultation_id, "call", booking_id=event.booking_id,
+    return TaskOrder(event.consultation_id, "call", booking_id=event.booking_id, attempt=event.attempt,
                      due_starts_at=event.slot_starts_at, due_ends_at=event.slot_ends_at)
 
 
@@ -56,23 +59,36 @@ def decline_order(event: ev.EligibilityRejected) -> TaskOrder:
     return TaskOrder(event.consultation_id, "decline", reason=event.reason)
 
 
+def unreachable_order(event: ev.CallbackExhausted) -> TaskOrder:
+    # the calls did not reach the consultant, and there is no address to write to
+    return TaskOrder(event.consultation_id, "unreachable", reason=event.reason)
+
+
+def unschedulable_order(event: ev.CallbackUnschedulable) -> TaskOrder:
+    return TaskOrder(event.consultation_id, "unschedulable", reason=event.reason)
+
+
 async def order_tasks(deliveries: list[Delivery], sessions: Database, consumer: str,
                       order_of: Callable[[ev.Event], TaskOrder]) -> None:
     """Issue the tasks these events ask for; those whose copy has not arrived wait in `pending`."""
     async with sessions.begin() as session:
         fresh = await first_deliveries(session, inbox, consumer, deliveries)
-        if not fresh:
-            return
-        orders = [order_of(d.event) for d in fresh]
-        ids = await lock_consultations(session, [o.consultation_id for o in orders])
-        copies = {row.consultation_id: row for row in (await session.execute(
-            select(consultations).where(consultations.c.consultation_id.in_(ids)))).all()}
-        waiting = [o for o in orders if o.consultation_id not in copies]
-        if waiting:
-            await session.execute(insert(pending).on_conflict_do_nothing(), [asdict(o) for o in waiting])
-            for order in waiting:
-                log.info("%s task waits for the copy of consultation %s", order.kind, order.consultation_id)
-        await issue(session, [(copies[o.consultation_id], o) for o in orders if o.consultation_id in copies])
+        await place_orders(session, [order_of(d.event) for d in fresh])
+
+
+async def place_orders(session: AsyncConnection, orders: list[TaskOrder]) -> None:
+    """In the caller's transaction: issue these tasks, or keep them waiting for their copy."""
+    if not orders:
+        return
+    ids = await lock_consultations(session, [o.consultation_id for o in orders])
+    copies = {row.consultation_id: row for row in (await session.execute(
+        select(consultations).where(consultations.c.consultation_id.in_(ids)))).all()}
+    waiting = [o for o in orders if o.consultation_id not in copies]
+    if waiting:
+        await session.execute(insert(pending).on_conflict_do_nothing(), [asdict(o) for o in waiting])
+        for order in waiting:
+            log.info("%s task waits for the copy of consultation %s", order.kind, order.consultation_id)
+    await issue(session, [(copies[o.consultation_id], o) for o in orders if o.consultation_id in copies])
 
 
 # unnest keeps the array's (sorted) order: every instance takes the locks in the same order
@@ -104,12 +120,14 @@ def contact_kind(contact_method: str) -> str:
 
 
 async def issue(session: AsyncConnection, orders: list[tuple]) -> None:
-    """One task per (consultation, kind) and per booking: a second order is a no-op."""
+    """One task per (consultation, kind, attempt) and per (booking, attempt): a second order is
+    a no-op, and a booking's next attempt is a new call task."""
     if not orders:
         return
     rows = [dict(task_id=uuid.uuid4(), consultation_id=order.consultation_id, booking_id=order.booking_id,
-                 kind=contact_kind(copy.contact_method) if order.booking_id else order.kind,
-                 reason=order.reason, due_starts_at=order.due_starts_at, due_ends_at=order.due_ends_at)
+                 kind=contact_kind(copy.contact_method) if order.kind == "call" else order.kind,
+                 attempt=order.attempt, reason=order.reason, due_starts_at=order.due_starts_at,
+                 due_ends_at=order.due_ends_at)
             for copy, order in orders]
     inserted = set((await session.execute(
         insert(tasks).on_conflict_do_nothing().returning(tasks.c.task_id), rows)).scalars())
@@ -121,7 +139,7 @@ async def issue(session: AsyncConnection, orders: list[tuple]) -> None:
         events.append((ev.TaskIssued(
             task_id=row["task_id"], consultation_id=order.consultation_id, receipt_no=copy.receipt_no,
             kind=row["kind"], reason=order.reason, due_starts_at=order.due_starts_at, due_ends_at=order.due_ends_at,
-            consultant_name=copy.consultant_name,
+            booking_id=order.booking_id, attempt=order.attempt, consultant_name=copy.consultant_name,
             contact=ev.Contact(method=copy.contact_method, phone=copy.phone, email=copy.email),
             category=copy.category, summary=copy.summary, urls=list(copy.urls),
         ), order.consultation_id))

@@ -1,8 +1,7 @@
-"""Use case: note a callback the scheduler could not book (no free slot within its horizon).
-
-For now it is recorded, counted and logged, so a supervisor sees it and the waiting watch knows
-the consultation waits for an operator rather than for an event; a later issue turns it into an
-operator task.
+"""Use case: a callback the scheduler could not book (no free slot within its horizon, for the
+first call or for a later attempt). It is recorded, counted and logged, so a supervisor sees it
+and the waiting watch knows the consultation waits for an operator rather than for an event,
+and an operator gets an `unschedulable` task to arrange the contact, once per consultation.
 """
 import logging
 
@@ -10,6 +9,7 @@ from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import insert
 
 from services.notifier.orm import inbox, unschedulable_callbacks
+from services.notifier.tasks import place_orders, unschedulable_order
 from shared import events as ev
 from shared.db import Database
 from shared.inbox import first_deliveries
@@ -32,6 +32,7 @@ async def note_unschedulable(deliveries: list[Delivery[ev.CallbackUnschedulable]
             .returning(unschedulable_callbacks.c.consultation_id),
             [dict(consultation_id=d.event.consultation_id, receipt_no=d.event.receipt_no, reason=d.event.reason)
              for d in fresh])).scalars())
+        await place_orders(session, [unschedulable_order(d.event) for d in fresh])  # one task: its unique key
     for event in {d.event.consultation_id: d.event for d in fresh if d.event.consultation_id in noted}.values():
         unschedulable_noted.inc()
         log.warning("no callback slot for receipt %s (consultation %s): %s; an operator must arrange the contact",

@@ -15,6 +15,14 @@ bookings are written in one order too. A batch that fails all the same (another 
 a copy of one of its consultations meanwhile, a lock held past LOCK_WAIT) books nothing, and the
 consumer books each of its deliveries alone. This order argument holds because `booked` only
 ever grows: a cancellation that frees a seat must be thought through again against it.
+
+The next attempt of a call (attempts.py) takes its seat with the same Seats, and keeps this
+order: its transaction first locks every booking of its batch, in id order, before it takes any
+seat (a transaction that holds seats never waits for a booking row: book_callbacks inserts
+bookings only for consultations that have none, and an outcome exists only for a committed
+booking); then it takes the seats in the order of their earliest start, each day's slots from
+that start on, forward only. So it too waits only for a slot later than every slot it holds. A
+retry frees no seat (the unanswered attempt keeps its own), so `booked` still only grows.
 """
 import logging
 import uuid
@@ -26,9 +34,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.scheduler import availability
 from services.scheduler.orm import bookings, inbox, outbox, slots
 from services.scheduler.slots import booking_days, day_bounds, slots_of
 from shared import events as ev
+from shared.calendar import DeskCalendar
 from shared.db import Database
 from shared.inbox import first_deliveries
 from shared.messaging import Delivery
@@ -81,16 +91,19 @@ async def book_callbacks(deliveries: list[Delivery[ev.EligibilityConfirmed]], se
             return
         await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
         booked = set(await session.scalars(ALREADY_BOOKED, {"ids": list({d.event.consultation_id for d in fresh})}))
+        not_before = DeskCalendar.default().earliest_contact(now)  # today's slots, but none already past
         seats = Seats(session, settings.slot_capacity)
         outcomes = []
         for event, days in callbacks_to_book(fresh, booked, now, settings.booking_horizon_days):
-            outcomes.append((event, uuid.uuid4(), await seats.take_first(days)))
+            outcomes.append((event, uuid.uuid4(), await seats.take_first(days, not_before)))
         rows = [dict(id=booking_id, consultation_id=event.consultation_id, receipt_no=event.receipt_no,
                      slot_id=slot.id, booked_at=now) for event, booking_id, slot in outcomes if slot]
         if rows:  # in consultation order, like every instance: copies in flight wait, not deadlock
             await session.execute(insert(bookings), sorted(rows, key=lambda row: row["consultation_id"]))
         await add_events(session, outbox, [(news(event, booking_id, slot), event.consultation_id)
                                            for event, booking_id, slot in outcomes])
+        if rows:  # the last lock of the transaction, and only when the day changes: see availability
+            await availability.publish_if_changed(session, settings, now)
     for event, booking_id, slot in outcomes:
         if slot:
             log.info("callback booked: receipt=%s booking=%s slot=%s", event.receipt_no, booking_id, slot.id)
@@ -131,18 +144,21 @@ class Seats:
         self.created: set[date] = set()
         self.full: set[date] = set()
 
-    async def take_first(self, days: list[date]) -> Row | None:
-        """One seat in the earliest slot with room on the first of `days` that has one."""
+    async def take_first(self, days: list[date], not_before: datetime | None = None) -> Row | None:
+        """One seat in the earliest slot with room on the first of `days` that has one, starting
+        at or after `not_before`. A day found full is not tried again, so the calls of one
+        transaction must come with `not_before` in increasing order."""
         for day in days:
             if day not in self.full:
-                slot = await self.take(day)
+                slot = await self.take(day, not_before)
                 if slot is not None:
                     return slot
                 self.full.add(day)
         return None
 
-    async def take(self, day: date) -> Row | None:
-        """One seat in the earliest slot of `day` with room; None when the day is full."""
+    async def take(self, day: date, not_before: datetime | None = None) -> Row | None:
+        """One seat in the earliest slot of `day` with room (from `not_before` on); None when
+        the day is full (from then on)."""
         if day not in self.created:
             day_slots = [{"starts_at": s, "ends_at": e, "capacity": self.capacity} for s, e in slots_of(day)]
             if not day_slots:
@@ -153,7 +169,7 @@ class Seats:
                 pg_insert(slots).values(day_slots).on_conflict_do_nothing(index_elements=[slots.c.starts_at]))
             self.created.add(day)
         day_start, day_end = day_bounds(day)
-        bounds = {"day_start": day_start, "day_end": day_end}
+        bounds = {"day_start": max(day_start, not_before or day_start), "day_end": day_end}
         for _ in range(ROUNDS_PER_DAY):
             slot = (await self.session.execute(TAKE_SLOT, bounds)).first()
             if slot is not None:

@@ -1,6 +1,7 @@
-"""Tables of the scheduler schema: callback slots, bookings, outbox and inbox."""
+"""Tables of the scheduler schema: callback slots, bookings and their call attempts, outbox and inbox."""
 from sqlalchemy import (
-    BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Identity, Integer, Table, Text, Uuid,
+    BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Identity, Integer,
+    PrimaryKeyConstraint, SmallInteger, Table, Text, Uuid,
 )
 
 from shared.db import service_metadata
@@ -27,6 +28,10 @@ slots = Table(
 )
 
 # One booking per consultation: the unique constraint backs the inbox against a re-sent verdict.
+# It carries the live attempt: `attempt` is the call the operators work on now, in `slot_id`.
+# An outcome moves it on (attempts.py): the next attempt in a new slot, or closed at `closed_at`
+# as reached, exhausted (no more calls) or unschedulable (no slot for the next call).
+BOOKING_STATUSES = ("live", "reached", "exhausted", "unschedulable")
 bookings = Table(
     "bookings",
     metadata,
@@ -35,4 +40,36 @@ bookings = Table(
     Column("receipt_no", Text, nullable=False),
     Column("slot_id", BigInteger, ForeignKey(slots.c.id), nullable=False, index=True),
     Column("booked_at", DateTime(timezone=True), nullable=False),
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    Column("status", Text, nullable=False, server_default="live"),
+    Column("closed_at", DateTime(timezone=True)),
+    CheckConstraint("attempt >= 1", name="attempt_positive"),
+    CheckConstraint(f"status in {BOOKING_STATUSES}", name="status_known"),
+)
+
+# One row per call attempt whose outcome an operator recorded, with the slot it was booked in.
+# The primary key is the last line of defence against an outcome applied twice.
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("booking_id", Uuid, ForeignKey(bookings.c.id), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("slot_id", BigInteger, ForeignKey(slots.c.id), nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("operator_id", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("booking_id", "attempt"),
+    CheckConstraint("outcome in ('reached', 'no_answer', 'wrong_number')", name="outcome_known"),
+)
+
+# The first free day the scheduler last announced (schedule.availability_changed.v1), one row:
+# a new announcement only when it changes.
+availability = Table(
+    "availability",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("first_free_day", Date, nullable=False),
+    Column("busy", Boolean, nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
 )

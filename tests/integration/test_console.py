@@ -148,3 +148,17 @@ async def test_open_tasks_come_by_due_time_then_issue_time(sessions):
     order = [row.receipt_no for row in await open_tasks(sessions)
              if row.receipt_no in {"PH-261124-90037", "PH-261124-90045", "PH-261124-90052", "PH-261124-90060"}]
     assert order == ["PH-261124-90045", "PH-261124-90037", "PH-261124-90060", "PH-261124-90052"]
+
+
+async def test_the_new_task_kinds_are_kept_and_labelled_in_japanese(client, sessions, operator):
+    unreachable = issued("PH-261124-90078", kind="unreachable", reason="no_answer_after_last_attempt",
+                         due_starts_at=None, due_ends_at=None)
+    unschedulable = issued("PH-261124-90086", kind="unschedulable", reason="no_free_slot_within_horizon",
+                           due_starts_at=None, due_ends_at=None)
+    for task in (unreachable, unschedulable):
+        assert await record_tasks([Delivery(ev.wrap(task, task.consultation_id), task)], sessions) == 1
+    await log_in(client)
+    labels = {t["receipt_no"]: t["kind_label"] for t in (await client.get("/api/v1/tasks")).json()}
+    assert labels["PH-261124-90078"] == "電話がつながらない"
+    assert labels["PH-261124-90086"] == "日程を調整できない"
+    assert "電話がつながらない" in (await client.get("/")).text

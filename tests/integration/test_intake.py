@@ -52,7 +52,8 @@ async def test_a_receipt_is_committed_with_its_received_event(intake):
     response = await client.post("/api/v1/consultations", json=SUBMISSION)
     assert response.status_code == 202
     receipt = response.json()
-    assert set(receipt) == {"consultation_id", "receipt_no", "status_token", "contact_expected_from"}
+    assert set(receipt) == {"consultation_id", "receipt_no", "status_token", "contact_expected_from",
+                           "contact_may_take_longer"}
     async with sessions() as s:
         row = (await s.execute(select(outbox))).one()
     envelope = Envelope.model_validate_json(row.body)
@@ -162,3 +163,29 @@ async def test_two_instances_hand_out_distinct_receipt_numbers(intake, desk):
     assert all(receipts.is_well_formed(n) for n in numbers)
     async with sessions() as s:
         assert await s.scalar(select(func.count(func.distinct(consultations.c.receipt_no)))) == 40
+
+
+async def test_a_busy_desk_promises_the_schedulers_first_free_day_and_says_so(intake):
+    from services.intake.consultations import note_availability
+
+    client, sessions = intake
+    far = date.today() + timedelta(days=40)
+    now = datetime.now(timezone.utc)
+    news = [Delivery(ev.wrap(e, uuid.uuid4()), e) for e in (
+        ev.ScheduleAvailabilityChanged(first_free_day=far, busy=True, as_of=now),
+        ev.ScheduleAvailabilityChanged(first_free_day=date.today(), busy=False, as_of=now - timedelta(minutes=5)),
+    )]
+    await note_availability(news, sessions)  # the older word arrives in the same batch: ignored
+    await note_availability(news[1:], sessions)  # and on its own, later: ignored too
+    try:
+        answer = (await client.post("/api/v1/consultations", json=SUBMISSION)).json()
+        assert answer["contact_expected_from"] == far.isoformat()
+        assert answer["contact_may_take_longer"] is True
+        page = await client.post("/consultations", data={
+            "name": "見本 花子", "name_kana": "みほん はなこ", "role": "member", "member_no": "M0001",
+            "contact_method": "email", "email": "hanako@example.com", "category": "in_person",
+            "summary": "受付で大声を出されました。", "consent": "yes"})
+        assert "ご相談が集中しているため" in page.text
+    finally:
+        async with sessions.begin() as s:
+            await s.execute(text("delete from intake.availability"))

@@ -78,3 +78,33 @@ def test_the_mail_never_carries_the_summary_or_urls():
 def test_no_address_is_a_programming_error():
     with pytest.raises(ValueError, match=str(CONSULTATION_ID)):
         mail.acknowledgement(Copy(email=None), "desk@example.invalid")
+
+
+def fallback(reason: str = "no_answer_after_last_attempt", attempts: int = 3, copy: Copy | None = None):
+    return mail.callback_fallback(copy or Copy(), attempts, reason, "desk@example.invalid", "03-1234-5678",
+                                  "平日 9:00〜18:00")
+
+
+def test_the_fallback_says_how_many_calls_went_unanswered_and_how_to_reach_the_desk():
+    message = fallback()
+    assert received(message)["Subject"] == "【受付番号 PH-261124-00017】お電話がつながりませんでした"
+    text = body(message)
+    assert "3回お電話しましたが、つながりませんでした" in text
+    assert "ご返信" in text and "03-1234-5678" in text and "平日 9:00〜18:00" in text
+    assert message["Message-ID"] == f"<callback_fallback.{CONSULTATION_ID}@payhara-desk.invalid>"
+    assert message["Message-ID"] != mail.acknowledgement(Copy(), "desk@example.invalid")["Message-ID"]
+
+
+def test_the_fallback_after_a_wrong_number_asks_to_check_the_number():
+    message = fallback("wrong_number", attempts=1)
+    assert received(message)["Subject"] == "【受付番号 PH-261124-00017】お電話番号をご確認ください"
+    assert "番号が違っている" in body(message) and "つながりませんでした" not in body(message)
+
+
+def test_the_fallback_never_carries_the_summary_or_urls_and_needs_an_address():
+    copy = Copy()
+    wire = fallback(copy=copy).as_string()
+    for secret in (copy.summary, *copy.urls, "http"):
+        assert secret not in body(fallback(copy=copy)) and secret not in wire
+    with pytest.raises(ValueError, match=str(CONSULTATION_ID)):
+        fallback(copy=Copy(email=None))
