@@ -40,10 +40,12 @@ async def contact_tasks(dsn: str) -> Counter:
     return Counter({row["c"]: row["n"] for row in rows})
 
 
+# a call task per attempt is one effect each; the experiments record no call outcomes, so every
+# task is attempt 1 and the console's view (which keeps no attempt) is counted per consultation
 DUPLICATES = {
     "bookings": "SELECT consultation_id::text FROM scheduler.bookings GROUP BY 1 HAVING count(*) > 1",
     "notifier tasks": "SELECT consultation_id::text FROM notifier.tasks WHERE kind = ANY($1::text[]) "
-                      "GROUP BY 1 HAVING count(*) > 1",
+                      "GROUP BY consultation_id, attempt HAVING count(*) > 1",
     "console tasks": "SELECT consultation_id::text FROM console.tasks WHERE kind = ANY($1::text[]) "
                      "GROUP BY 1 HAVING count(*) > 1",
 }

@@ -69,6 +69,7 @@ async def _keep_copies(session: AsyncConnection, events: list[ev.ConsultationRec
         contact_method=e.contact.method, phone=e.contact.phone, email=e.contact.email,
         category=e.category, summary=e.summary, urls=e.urls,
         received_at=e.received_at, contact_expected_from=e.contact_expected_from,
+        contact_may_take_longer=e.contact_may_take_longer,
     ) for e in events])
     copies = {row.consultation_id: row for row in (await session.execute(
         select(consultations).where(consultations.c.consultation_id.in_(ids)))).all()}

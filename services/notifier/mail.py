@@ -14,6 +14,9 @@ from shared.calendar import japanese_date
 
 DESK_NAME = "患者ハラスメント・悪質投稿 相談窓口"
 MESSAGE_ID_DOMAIN = "payhara-desk.invalid"
+USUALLY = "混み合っている場合は、ご連絡まで数日かかることがあります。あらかじめご了承ください。"
+BUSY = ("ただいまご相談が集中しているため、ご連絡まで数日お時間をいただいています。\n"
+        "ご相談は確かに受け付けました。順番にご連絡しますので、お待ちください。")
 
 
 class Addressee(Protocol):
@@ -24,6 +27,7 @@ class Addressee(Protocol):
     consultant_name: str
     email: str | None
     contact_expected_from: date
+    contact_may_take_longer: bool
 
 
 def message_id(kind: str, consultation_id: uuid.UUID) -> str:
@@ -54,7 +58,7 @@ def _acknowledgement_body(c: Addressee) -> str:
 （お問い合わせの際は、この受付番号をお伝えください）
 
 {japanese_date(c.contact_expected_from)}以降に、担当者からお電話またはメールでご連絡します。
-混み合っている場合は、ご連絡まで数日かかることがあります。あらかじめご了承ください。
+{BUSY if c.contact_may_take_longer else USUALLY}
 
 このメールは送信専用です。
 このメールへの返信で、個人情報やご相談の詳しい内容をお送りにならないでください。

@@ -1,8 +1,8 @@
 """Tables of the notifier schema: the consultation copy, notifications and their possible
 duplicates, tasks, pending tasks, unschedulable callbacks, its outbox and inbox."""
 from sqlalchemy import (
-    ARRAY, BigInteger, CheckConstraint, Column, Date, DateTime, Identity, Integer, PrimaryKeyConstraint,
-    Table, Text, UniqueConstraint, Uuid, func,
+    ARRAY, BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, false, func, Identity,
+    Integer, PrimaryKeyConstraint, Table, Text, UniqueConstraint, Uuid,
 )
 
 from shared.db import service_metadata
@@ -29,6 +29,8 @@ consultations = Table(
     Column("urls", ARRAY(Text), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("contact_expected_from", Date, nullable=False),
+    # the desk was busy when received: the acknowledgement says contact may take several days
+    Column("contact_may_take_longer", Boolean, nullable=False, server_default=false()),
 )
 
 # One row per (consultation, kind) of e-mail; it moves sending -> sent (guarantee 4).

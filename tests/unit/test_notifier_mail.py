@@ -20,6 +20,7 @@ class Copy:
     consultant_name: str = "山田 花子"
     email: str | None = "hanako@example.jp"
     contact_expected_from: date = date(2026, 11, 25)
+    contact_may_take_longer: bool = False
     summary: str = "待合室で大声で怒鳴られ、診察の指示に従ってもらえない"
     urls: tuple = ("https://maps.example.com/review/abc123",)
 
@@ -108,3 +109,10 @@ def test_the_fallback_never_carries_the_summary_or_urls_and_needs_an_address():
         assert secret not in body(fallback(copy=copy)) and secret not in wire
     with pytest.raises(ValueError, match=str(CONSULTATION_ID)):
         fallback(copy=Copy(email=None))
+
+
+def test_when_the_desk_was_busy_the_acknowledgement_says_contact_takes_several_days():
+    usual = body(mail.acknowledgement(Copy(), "desk@example.invalid"))
+    busy = body(mail.acknowledgement(Copy(contact_may_take_longer=True), "desk@example.invalid"))
+    assert "ご相談が集中しているため" in busy and "ご相談が集中しているため" not in usual
+    assert "混み合っている場合は" in usual
