@@ -109,24 +109,26 @@ async def status_of(receipt_no: str, token: str | None, sessions: Database) -> d
 
 async def follow(deliveries: list[Delivery], status: str, sessions: Database, consumer: str,
                  slot: Callable[[ev.Event], dict] | None = None) -> None:
-    """Move the consultant-facing status forward on verdict or schedule events (each once)."""
+    """Move the consultant-facing status forward on verdict or schedule events (each once); a
+    later call attempt's schedule replaces the earlier slot."""
     async with sessions.begin() as session:
         fresh = await first_deliveries(session, inbox, consumer, deliveries)
         if not fresh:
             return
         ids = sorted({d.event.consultation_id for d in fresh})  # one lock order for every instance
-        current = dict((await session.execute(
-            select(consultations.c.id, consultations.c.status).where(consultations.c.id.in_(ids))
-            .order_by(consultations.c.id).with_for_update()
-        )).all())
+        current = {row.id: (row.status, row.attempt) for row in (await session.execute(
+            select(consultations.c.id, consultations.c.status, consultations.c.attempt)
+            .where(consultations.c.id.in_(ids)).order_by(consultations.c.id).with_for_update()
+        )).all()}
         now, changes = datetime.now(timezone.utc), []
         for d in fresh:
             cid = d.event.consultation_id
+            attempt = getattr(d.event, "attempt", None) if slot else None
             if cid not in current:
                 log.error("status event %s for unknown consultation %s", d.envelope.event_id, cid)
-            elif receipts.advances(current[cid], status):
-                current[cid] = status
-                changes.append({"b_id": cid, "status": status, "status_changed_at": now,
+            elif receipts.advances(current[cid][0], status, current[cid][1], attempt or current[cid][1]):
+                current[cid] = (status, attempt or current[cid][1])
+                changes.append({"b_id": cid, "status": status, "status_changed_at": now, "attempt": current[cid][1],
                                 **(slot(d.event) if slot else {})})
         if changes:
             await session.execute(

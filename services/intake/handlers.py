@@ -43,3 +43,9 @@ async def email_sent(deliveries: list[Delivery[ev.EmailSent]], deps: Database) -
 @subscriptions.on(ev.ScheduleAvailabilityChanged)
 async def availability_changed(deliveries: list[Delivery[ev.ScheduleAvailabilityChanged]], deps: Database) -> None:
     await note_availability(deliveries, deps)
+
+
+@subscriptions.on(ev.CallbackExhausted)
+async def exhausted(deliveries: list[Delivery[ev.CallbackExhausted]], deps: Database) -> None:
+    # the calls did not reach the consultant: the status page says how to reach the desk
+    await follow(deliveries, "unreachable", deps, "intake.exhausted")

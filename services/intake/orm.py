@@ -1,6 +1,6 @@
 """Tables of the intake schema: consultations, the scheduler's availability, outbox and inbox."""
 from sqlalchemy import (
-    ARRAY, Boolean, CheckConstraint, Column, Date, DateTime, LargeBinary, Sequence, SmallInteger, Table, Text,
+    ARRAY, Boolean, CheckConstraint, Column, Date, DateTime, Integer, LargeBinary, Sequence, SmallInteger, Table, Text,
     Uuid, false, func,
 )
 
@@ -41,6 +41,7 @@ consultations = Table(
     Column("slot_starts_at", DateTime(timezone=True)),
     Column("slot_ends_at", DateTime(timezone=True)),
     Column("acknowledged_at", DateTime(timezone=True)),
+    Column("attempt", Integer, nullable=False, server_default="1"),  # the call attempt of the slot shown
     # promised later than the calendar alone would, because the desk was busy when received
     Column("contact_may_take_longer", Boolean, nullable=False, server_default=false()),
 )

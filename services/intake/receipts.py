@@ -15,9 +15,10 @@ STATUS_LABELS_JA = {
     "eligible": "ご相談の対象として確認済み",
     "ineligible": "対象外",
     "scheduled": "ご連絡日時が決まりました",
+    "unreachable": "お電話でご連絡できませんでした",
 }
 # A status only moves forward, so an event that arrives late never undoes a newer one.
-_RANK = {"received": 0, "under_review": 1, "eligible": 2, "ineligible": 2, "scheduled": 3}
+_RANK = {"received": 0, "under_review": 1, "eligible": 2, "ineligible": 2, "scheduled": 3, "unreachable": 4}
 
 
 def check_digit(digits: str) -> int:
@@ -55,5 +56,6 @@ def token_matches(token: str | None, stored_hash: bytes) -> bool:
     return token is not None and hmac.compare_digest(hash_token(token), stored_hash)
 
 
-def advances(current: str, new: str) -> bool:
-    return _RANK[new] > _RANK[current]
+def advances(current: str, new: str, current_attempt: int = 1, new_attempt: int = 1) -> bool:
+    """Statuses only move forward; a call's next attempt moves `scheduled` on to its new slot."""
+    return (_RANK[new], new_attempt) > (_RANK[current], current_attempt)

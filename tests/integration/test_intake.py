@@ -189,3 +189,33 @@ async def test_a_busy_desk_promises_the_schedulers_first_free_day_and_says_so(in
     finally:
         async with sessions.begin() as s:
             await s.execute(text("delete from intake.availability"))
+
+
+async def test_a_later_call_attempt_moves_the_slot_and_an_exhausted_callback_says_how_to_reach_the_desk(intake):
+    from services.intake.consultations import follow
+
+    client, sessions = intake
+    receipt = (await client.post("/api/v1/consultations", json=SUBMISSION)).json()
+    cid = uuid.UUID(receipt["consultation_id"])
+    start = datetime(2026, 12, 1, 1, 0, tzinfo=timezone.utc)
+
+    def scheduled(attempt: int, hours: int) -> Delivery:
+        event = ev.CallbackScheduled(consultation_id=cid, receipt_no=receipt["receipt_no"], booking_id=uuid.uuid4(),
+                                     slot_starts_at=start + timedelta(hours=hours),
+                                     slot_ends_at=start + timedelta(hours=hours, minutes=30), attempt=attempt)
+        return Delivery(ev.wrap(event, cid), event)
+
+    def slot_of(event):
+        return {"slot_starts_at": event.slot_starts_at, "slot_ends_at": event.slot_ends_at}
+
+    await follow([scheduled(2, 5)], "scheduled", sessions, "intake.scheduled", slot=slot_of)
+    await follow([scheduled(1, 0)], "scheduled", sessions, "intake.scheduled", slot=slot_of)  # late, older
+    status = await client.get(f"/api/v1/consultations/{receipt['receipt_no']}",
+                              headers={"X-Status-Token": receipt["status_token"]})
+    assert status.json()["slot"]["starts_at"] == (start + timedelta(hours=5)).isoformat()
+
+    exhausted = ev.CallbackExhausted(consultation_id=cid, receipt_no=receipt["receipt_no"], booking_id=uuid.uuid4(),
+                                     attempts=3, reason="no_answer_after_last_attempt")
+    await follow([Delivery(ev.wrap(exhausted, cid), exhausted)], "unreachable", sessions, "intake.exhausted")
+    page = await client.post("/status", data={"receipt_no": receipt["receipt_no"], "status_token": receipt["status_token"]})
+    assert "つながりませんでした" in page.text and "desk-phone" in page.text
