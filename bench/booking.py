@@ -62,9 +62,11 @@ async def run_scheduler(settings: Settings, workdir: Path, workers: int, capacit
     """Start the scheduler with `workers` processes, run `body(engine, channel)`, stop it."""
     engine = make_engine(settings, pool_size=1)
     async with engine.begin() as conn:
-        await conn.execute(text("truncate scheduler.bookings, scheduler.slots, scheduler.inbox, scheduler.outbox cascade"))
+        await conn.execute(text("truncate scheduler.bookings, scheduler.slots, scheduler.inbox, scheduler.outbox, "
+                                "scheduler.roster, scheduler.email_days cascade"))
     processes = DeskProcesses(settings, workdir, PAYHARA_WORKERS=f'{{"scheduler": {workers}}}',
                               PAYHARA_SLOT_CAPACITY=str(capacity), PAYHARA_BOOKING_HORIZON_DAYS="400",
+                              PAYHARA_URGENT_SEATS_ONE_IN="0",  # every seat for every booking, as measured before
                               PAYHARA_LOG_LEVEL="WARNING")
     connection = await aio_pika.connect(settings.amqp_url)
     try:

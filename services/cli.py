@@ -1,5 +1,5 @@
 """The `payhara` command: run a service, run the whole desk, migrate, import the registry,
-list and replay dead letters, show the desk calendar."""
+list and replay dead letters, show the desk calendar, set and show the roster."""
 import argparse
 import asyncio
 import sys
@@ -59,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     # itself checks the rest, to answer bad input in Japanese and English
     calendar.add_argument("month_or_check", nargs="?", metavar="YYYY-MM|check")
     calendar.add_argument("day", nargs="?", metavar="YYYY-MM-DD")
+
+    roster = commands.add_parser("roster", help="callbacks per slot: a day's own capacity, a month's roster")
+    roster_commands = roster.add_subparsers(dest="roster_command", required=True)
+    set_day = roster_commands.add_parser(
+        "set", help="give a day its own capacity per slot (its booked slots keep what they have)",
+        description="`payhara roster set 2026-12-02 --capacity 2`: each slot of that day takes 2 callbacks. "
+                    "Refused (exit 2) on a closed or past day, or below what a slot of the day has booked.")
+    set_day.add_argument("day", metavar="YYYY-MM-DD")
+    set_day.add_argument("--capacity", type=_not_negative, required=True, help="callbacks per slot (0: none that day)")
+    set_day.add_argument("--by", default=None, help="who sets it (default: the login name)")
+    show = roster_commands.add_parser("show", help="each open day of a month: capacity per slot, who set it, seats")
+    show.add_argument("month", metavar="YYYY-MM")
 
     return parser
 
@@ -131,10 +143,30 @@ def _calendar(args) -> int:
     return run(args.month_or_check, args.day)
 
 
+def _roster(args) -> int:
+    import getpass
+
+    from services.scheduler import roster
+
+    if args.roster_command == "set":
+        return roster.run_set(args.day, args.capacity, args.by or getpass.getuser())
+    return roster.run_show(args.month)
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
+def _not_negative(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"0以上の整数で指定してください / must be a whole number, 0 or more (got {value!r})")
     return number
 
 
@@ -202,6 +234,7 @@ def _where(amqp_url: str) -> str:
 COMMANDS = {
     "run": _run, "migrate": _migrate, "members": _members, "operators": _operators,
     "up": _up, "smtp-sink": _smtp_sink, "asyncapi": _asyncapi, "dlq": _dlq, "calendar": _calendar,
+    "roster": _roster,
 }
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Role = Literal["member", "medical_staff", "care_staff"]
 ContactMethod = Literal["phone", "email"]
+PreferredTime = Literal["morning", "afternoon", "any"]  # when a consultant would rather be called
 Category = Literal["in_person", "online", "both"]
 TaskKind = Literal["call", "email", "review", "decline", "unreachable", "unschedulable"]
 CallOutcome = Literal["reached", "no_answer", "wrong_number"]
@@ -99,6 +100,9 @@ class ConsultationReceived(Event):
     urls: list[str] = []
     # the desk was busy when received: contact_expected_from is later than the calendar gives
     contact_may_take_longer: bool = False
+    # added within v1: the consultant asks for an urgent callback, and when they would rather be called
+    urgent: bool = False
+    preferred_time: PreferredTime = "any"
 
 
 # --- eligibility ------------------------------------------------------------------------------
@@ -109,6 +113,10 @@ class EligibilityConfirmed(Event):
     receipt_no: str
     reason: str
     contact_expected_from: date
+    # added within v1, copied from the consultation: what the scheduler books by
+    urgent: bool = False
+    preferred_time: PreferredTime = "any"
+    contact_method: ContactMethod = "phone"
 
 
 class EligibilityRejected(Event):
@@ -135,6 +143,10 @@ class CallbackScheduled(Event):
     slot_starts_at: AwareDatetime
     slot_ends_at: AwareDatetime
     attempt: int = Field(default=1, ge=1)  # added within v1: the booking's n-th call
+    # added within v1: every open day within the horizon was full, so the callback is later
+    beyond_horizon: bool = False
+    # added within v1: a reply by e-mail due that day; the slot spans the day's opening hours
+    by_email: bool = False
 
 
 class CallbackUnschedulable(Event):

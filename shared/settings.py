@@ -1,10 +1,12 @@
 """One settings class for the whole desk, read from PAYHARA_* environment variables."""
+from datetime import date
 from functools import lru_cache
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-not-a-secret"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
 
 
 class Settings(BaseSettings):
@@ -61,7 +63,18 @@ class Settings(BaseSettings):
     dead_letter_check_s: float = 60.0
 
     slot_capacity: int = 4  # callbacks one slot can take, unless the roster says otherwise
-    booking_horizon_days: int = 20  # business days the scheduler looks ahead before giving up
+    # the weekly roster: callbacks per slot on a weekday, e.g. PAYHARA_SLOT_CAPACITY_BY_WEEKDAY=
+    # '{"mon": 6, "fri": 2}' (mon..sun); a weekday not named takes slot_capacity. A date's own
+    # capacity (`payhara roster set`) wins over both
+    slot_capacity_by_weekday: dict[str, int] = {}
+    # a slot keeps capacity // this many seats for urgent consultations (1 in 4; 0 keeps none)
+    urgent_seats_one_in: int = 4
+    # open days the desk means to call back within; when they are full a consultation is booked
+    # further out all the same (flagged beyond_horizon, counted, logged), up to booking_furthest_days,
+    # and only past that is it unschedulable
+    email_capacity_per_day: int = 40  # replies by e-mail an open day takes (services/scheduler/email_days.py)
+    booking_horizon_days: int = 10
+    booking_furthest_days: int = 60
     # seats of a day kept for the consultations intake promised it while the scheduler's news
     # that the day is filling up travels: a promise is never earlier than its booking
     availability_margin: int = 2
@@ -83,6 +96,15 @@ class Settings(BaseSettings):
     console_secret: SecretStr = SecretStr(DEV_SECRET)
 
     @model_validator(mode="after")
+    def _weekly_roster_names_weekdays(self) -> "Settings":
+        unknown = set(self.slot_capacity_by_weekday) - set(WEEKDAYS)
+        negative = {k: v for k, v in self.slot_capacity_by_weekday.items() if v < 0}
+        if unknown or negative or self.slot_capacity < 0:
+            raise ValueError(f"PAYHARA_SLOT_CAPACITY_BY_WEEKDAY takes weekdays {', '.join(WEEKDAYS)} with "
+                             f"capacities of 0 or more (unknown: {sorted(unknown)}, negative: {negative})")
+        return self
+
+    @model_validator(mode="after")
     def _no_default_secrets_outside_dev(self) -> "Settings":
         if self.env not in ("dev", "test") and self.console_secret.get_secret_value() == DEV_SECRET:
             raise ValueError("PAYHARA_CONSOLE_SECRET must be set outside dev and test")
@@ -93,6 +115,10 @@ class Settings(BaseSettings):
 
     def workers_of(self, service: str) -> int:
         return max(1, self.workers.get(service, 1))
+
+    def weekly_capacity(self, day: date) -> int:
+        """Callbacks per slot on `day` by the weekly roster (a date's own roster entry aside)."""
+        return self.slot_capacity_by_weekday.get(WEEKDAYS[day.weekday()], self.slot_capacity)
 
 
 @lru_cache

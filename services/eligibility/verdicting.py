@@ -117,7 +117,9 @@ async def _write_verdicts(session: AsyncConnection,
 def _event_for(event: ev.ConsultationReceived, verdict: rules.Verdict) -> ev.Event:
     common = {"consultation_id": event.consultation_id, "receipt_no": event.receipt_no, "reason": verdict.reason}
     if verdict.outcome is rules.Outcome.CONFIRMED:
-        return ev.EligibilityConfirmed(**common, contact_expected_from=event.contact_expected_from)
+        return ev.EligibilityConfirmed(**common, contact_expected_from=event.contact_expected_from,
+                                       urgent=event.urgent, preferred_time=event.preferred_time,
+                                       contact_method=event.contact.method)
     if verdict.outcome is rules.Outcome.REJECTED:
         return ev.EligibilityRejected(**common)
     return ev.EligibilityReviewRequested(**common)

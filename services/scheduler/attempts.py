@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import bindparam, insert, select, text, update
 
-from services.scheduler.booking import LOCK_WAIT, NO_FREE_SLOT, Seats
+from services.scheduler.booking import LOCK_WAIT, NO_FREE_SLOT, beyond_the_horizon
+from services.scheduler.seats import Seats
 from services.scheduler import availability
 from services.scheduler.orm import attempts, bookings, inbox, outbox, slots
 from services.scheduler.retries import Exhausted, NextAttempt, Reached, after_outcome, retry_days
@@ -56,9 +57,9 @@ async def record_outcomes(deliveries: list[Delivery[ev.CallOutcomeRecorded]], se
             select(slots.c.id, slots.c.ends_at).where(slots.c.id.in_({b.slot_id for _, b in outcomes})))).all())
         decided = [(e, b, after_outcome(e.outcome, e.attempt, e.recorded_at, ends[b.slot_id], now))
                    for e, b in outcomes]
-        seats = await _take_seats(Seats(session, settings.slot_capacity), decided, settings.booking_horizon_days)
-        moves = [_move(b, e, after, seats.get(b.id)) for e, b, after in decided]
-        news = [_news(b, after, seats.get(b.id)) for _, b, after in decided]
+        seats = await _take_seats(Seats(session, settings), decided, settings)
+        moves = [_move(b, e, after, seats.get(b.id, (None, False))[0]) for e, b, after in decided]
+        news = [_news(b, after, *seats.get(b.id, (None, False))) for _, b, after in decided]
         await session.execute(MOVE_ON, moves)
         await add_events(session, outbox, [(e, e.consultation_id) for e in news if e is not None])
         if seats:  # retries take seats too: the first free day may have moved
@@ -78,14 +79,18 @@ def _live_outcomes(fresh: list[Delivery[ev.CallOutcomeRecorded]], held: dict) ->
     return outcomes
 
 
-async def _take_seats(seats: Seats, decided: list[tuple], horizon: int) -> dict:
-    """booking id -> the slot of its next attempt (None: no room within the horizon). In the
-    order of their earliest start, as Seats asks (booking.py's lock order)."""
+async def _take_seats(seats: Seats, decided: list[tuple], settings: Settings) -> dict:
+    """booking id -> (the slot of its next attempt, whether beyond the horizon); the slot is None
+    when there is no room up to the furthest day. In the order of their earliest start, as Seats
+    asks (booking.py's lock order)."""
     taken = {}
     retries = sorted(((b, after) for _, b, after in decided if isinstance(after, NextAttempt)),
                      key=lambda retry: retry[1].not_before)
+    furthest = max(settings.booking_furthest_days, settings.booking_horizon_days)
     for booking, after in retries:
-        taken[booking.id] = await seats.take_first(retry_days(after.not_before, horizon), after.not_before)
+        days = retry_days(after.not_before, furthest)
+        slot = await seats.take_first(days, after.not_before)
+        taken[booking.id] = (slot, beyond_the_horizon(slot, days, settings.booking_horizon_days))
     return taken
 
 
@@ -94,6 +99,10 @@ def _is_for_the_live_attempt(delivery: Delivery[ev.CallOutcomeRecorded], booking
     if booking is None or booking.consultation_id != event.consultation_id:
         log.warning("call outcome for an unknown booking, or one of another consultation, ignored: "
                     "booking=%s event=%s", event.booking_id, delivery.envelope.event_id)
+        return False
+    if booking.slot_id is None:  # a reply by e-mail: no call to record an outcome of
+        log.warning("call outcome for a booking by e-mail ignored: booking=%s event=%s", booking.id,
+                    delivery.envelope.event_id)
         return False
     if booking.id in moving or (booking.status, booking.attempt) != ("live", event.attempt):
         log.info("call outcome for attempt %d ignored, not the live attempt: booking=%s (%s, attempt %d) event=%s",
@@ -117,7 +126,7 @@ def _move(booking, event: ev.CallOutcomeRecorded, after, slot) -> dict:
     return move
 
 
-def _news(booking, after, slot) -> ev.Event | None:
+def _news(booking, after, slot, beyond: bool) -> ev.Event | None:
     ids = {"consultation_id": booking.consultation_id, "receipt_no": booking.receipt_no}
     if isinstance(after, Exhausted):
         return ev.CallbackExhausted(**ids, booking_id=booking.id, attempts=after.attempts, reason=after.reason)
@@ -125,5 +134,5 @@ def _news(booking, after, slot) -> ev.Event | None:
         return ev.CallbackUnschedulable(**ids, reason=NO_FREE_SLOT)
     if isinstance(after, NextAttempt):
         return ev.CallbackScheduled(**ids, booking_id=booking.id, slot_starts_at=slot.starts_at,
-                                    slot_ends_at=slot.ends_at, attempt=after.attempt)
+                                    slot_ends_at=slot.ends_at, attempt=after.attempt, beyond_horizon=beyond)
     return None

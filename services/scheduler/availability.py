@@ -3,7 +3,7 @@ can still get a callback. Intake promises the later of this day and the calendar
 (services/intake/promise.py), so a receipt never promises a day that is already full.
 
 A day counts as free while it has more than `availability_margin` seats left in slots a
-consultation received now could take: the seats under the margin are kept for the consultations
+consultation received now could take (not counting the seats kept for urgent ones): the seats under the margin are kept for the consultations
 promised that day while this news travels to intake, so the promise is never earlier than the
 booking. Published (schedule.availability_changed.v1) only when the day or the busy flag
 changes: after a booking batch, and once a minute as the day passes.
@@ -29,8 +29,10 @@ DESK = uuid.UUID(int=0)  # the correlation id of news about the desk, not about 
 LOOK_AHEAD_DAYS = 400  # calendar days: past this the desk is not "busy", it is broken
 AVAILABILITY_KEY = 0x7A11  # advisory lock: instances publish one change, not one each
 
+# seats a consultation that is not urgent may take: the seats kept for urgent ones do not count
 FREE_SEATS_BY_DAY = text("""
-SELECT (starts_at AT TIME ZONE 'Asia/Tokyo')::date AS day, sum(capacity - booked) AS free
+SELECT (starts_at AT TIME ZONE 'Asia/Tokyo')::date AS day,
+       sum(greatest(capacity - capacity / :one_in * :keep - booked, 0)) AS free
 FROM scheduler.slots WHERE starts_at >= :earliest AND starts_at < :until
 GROUP BY 1
 """)
@@ -53,7 +55,10 @@ async def publish_if_changed(session: AsyncConnection, settings: Settings, now: 
     calendar = calendar or DeskCalendar.default()
     now = now or datetime.now(timezone.utc)
     earliest = calendar.earliest_contact(now)
-    rows = await session.execute(FREE_SEATS_BY_DAY, {"earliest": earliest, "until": earliest + timedelta(days=LOOK_AHEAD_DAYS)})
+    one_in = settings.urgent_seats_one_in
+    rows = await session.execute(FREE_SEATS_BY_DAY, {
+        "earliest": earliest, "until": earliest + timedelta(days=LOOK_AHEAD_DAYS),
+        "one_in": max(one_in, 1), "keep": int(one_in > 0)})
     day = first_free_day(calendar, earliest, {r.day: int(r.free) for r in rows}, settings.availability_margin)
     busy = day > earliest.date()
     if await _unchanged(session, day, busy):  # the usual case: no lock, no write

@@ -1,4 +1,5 @@
-"""Tables of the scheduler schema: callback slots, bookings and their call attempts, outbox and inbox."""
+"""Tables of the scheduler schema: callback slots, the roster, e-mail days, bookings and their call
+attempts, outbox and inbox."""
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Identity, Integer,
     PrimaryKeyConstraint, SmallInteger, Table, Text, Uuid,
@@ -13,7 +14,7 @@ metadata = service_metadata(SCHEMA)
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 
-# One row per callback hour; `booked` only moves through a conditional update, and the CHECK
+# One row per callback slot; `booked` only moves through a conditional update, and the CHECK
 # is the last line of defence against over-booking.
 slots = Table(
     "slots",
@@ -32,19 +33,33 @@ slots = Table(
 # An outcome moves it on (attempts.py): the next attempt in a new slot, or closed at `closed_at`
 # as reached, exhausted (no more calls) or unschedulable (no slot for the next call).
 BOOKING_STATUSES = ("live", "reached", "exhausted", "unschedulable")
+# A reply by e-mail is due on a day, not in a slot: each open day takes `capacity` of them
+# (PAYHARA_EMAIL_CAPACITY_PER_DAY, when the day is first booked), through the same kind of
+# conditional update as a slot.
+email_days = Table(
+    "email_days",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("capacity", Integer, nullable=False),
+    Column("booked", Integer, nullable=False, server_default="0"),
+    CheckConstraint("booked >= 0 AND booked <= capacity", name="booked_within_capacity"),
+)
+
 bookings = Table(
     "bookings",
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("consultation_id", Uuid, nullable=False, unique=True),
     Column("receipt_no", Text, nullable=False),
-    Column("slot_id", BigInteger, ForeignKey(slots.c.id), nullable=False, index=True),
+    Column("slot_id", BigInteger, ForeignKey(slots.c.id), index=True),  # a call's slot
+    Column("email_day", Date, ForeignKey(email_days.c.day)),  # or the day a reply by e-mail is due
     Column("booked_at", DateTime(timezone=True), nullable=False),
     Column("attempt", Integer, nullable=False, server_default="1"),
     Column("status", Text, nullable=False, server_default="live"),
     Column("closed_at", DateTime(timezone=True)),
     CheckConstraint("attempt >= 1", name="attempt_positive"),
     CheckConstraint(f"status in {BOOKING_STATUSES}", name="status_known"),
+    CheckConstraint("(slot_id is null) <> (email_day is null)", name="a_slot_or_an_email_day"),
 )
 
 # One row per call attempt whose outcome an operator recorded, with the slot it was booked in.
@@ -72,4 +87,17 @@ availability = Table(
     Column("busy", Boolean, nullable=False),
     Column("as_of", DateTime(timezone=True), nullable=False),
     CheckConstraint("id = 1", name="one_row"),
+)
+
+# A date's own capacity per slot, set by an operator (`payhara roster set`): it wins over the
+# weekly roster of the settings when the day's slots are created, and moves their capacity if
+# they exist (never under what is booked).
+roster = Table(
+    "roster",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("capacity", Integer, nullable=False),
+    Column("set_by", Text, nullable=False),
+    Column("set_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("capacity >= 0", name="capacity_not_negative"),
 )

@@ -1,33 +1,32 @@
-"""Pure rules of the desk's callback slots: which hours a business day offers, and which days a
+"""Pure rules of the desk's callback slots: which slots an open day offers, and which days a
 consultation may be booked on. Japan time for the rules, aware UTC datetimes out."""
 from datetime import date, datetime, time, timedelta, timezone
 from itertools import islice
 
-from shared.calendar import JST, business_days_from, first_contact_day, is_business_day
-
-# One-hour callback slots, Japan time: inside the phone line's 9-18 hours, none over lunch.
-SLOT_HOURS: tuple[tuple[time, time], ...] = (
-    (time(10), time(11)),
-    (time(11), time(12)),
-    (time(13), time(14)),
-    (time(14), time(15)),
-    (time(15), time(16)),
-    (time(16), time(17)),
-)
+from shared.calendar import JST, DeskCalendar, business_days_from, first_contact_day
 
 
-def slots_of(day: date) -> list[tuple[datetime, datetime]]:
-    """The callback slots of a Japan date as (starts_at, ends_at) in UTC; none on a closed day."""
-    if not is_business_day(day):
+def slots_of(day: date, calendar: DeskCalendar | None = None) -> list[tuple[datetime, datetime]]:
+    """The callback slots of a Japan date as (starts_at, ends_at) in UTC: back to back, each the
+    calendar's slot length (30 min), from opening to closing (9:00-18:00); none on a closed day.
+    A last piece shorter than a slot before closing is no slot."""
+    calendar = calendar or DeskCalendar.default()
+    if not calendar.is_open(day):
         return []
-    return [(_utc(day, start), _utc(day, end)) for start, end in SLOT_HOURS]
+    starts = datetime.combine(day, calendar.opens, tzinfo=JST)
+    closes = datetime.combine(day, calendar.closes, tzinfo=JST)  # Japan has no DST: plain arithmetic
+    found = []
+    while starts + calendar.slot <= closes:
+        found.append((_utc(starts), _utc(starts + calendar.slot)))
+        starts += calendar.slot
+    return found
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     """The Japan calendar day as a half-open UTC interval [start, end)."""
     start = datetime.combine(day, time(0), tzinfo=JST)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=JST)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    return _utc(start), _utc(end)
 
 
 def booking_days(promised: date, now: datetime, horizon: int) -> list[date]:
@@ -37,5 +36,5 @@ def booking_days(promised: date, now: datetime, horizon: int) -> list[date]:
     return list(islice(business_days_from(start), max(horizon, 0)))
 
 
-def _utc(day: date, at: time) -> datetime:
-    return datetime.combine(day, at, tzinfo=JST).astimezone(timezone.utc)
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc)

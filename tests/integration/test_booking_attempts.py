@@ -86,7 +86,7 @@ async def test_no_answers_across_a_weekend_then_the_last_one_exhausts(scheduler)
     # Friday 18:30 is after the last slot: not Saturday or Sunday but Monday's first slot; then
     # Monday 13:00, exactly two hours on; the third no-answer is the last
     assert [(s.attempt, to_japan(s.slot_starts_at)) for s in scheduled] == [
-        (1, at(FRIDAY, 10)), (2, at(MONDAY, 10)), (3, at(MONDAY, 13))]
+        (1, at(FRIDAY, 9)), (2, at(MONDAY, 9)), (3, at(MONDAY, 13))]
     assert all(in_open_hours(s.slot_starts_at, s.slot_ends_at) for s in scheduled)
     assert all(s.booking_id == booking.id for s in scheduled)
     for (_, recorded_at), retry in zip(calls, scheduled[1:]):
@@ -105,17 +105,17 @@ async def test_no_answers_across_a_weekend_then_the_last_one_exhausts(scheduler)
 async def test_a_day_with_only_earlier_slots_left_is_skipped(scheduler):
     sessions, settings = scheduler
     booking = await book(sessions, settings, promised=MONDAY)
-    await call(sessions, settings, booking, 1, "no_answer", at(MONDAY, 14, 30))
+    await call(sessions, settings, booking, 1, "no_answer", at(MONDAY, 16, 0))
     (_, retry) = await news(sessions, ev.CallbackScheduled)
-    assert to_japan(retry.slot_starts_at) == at(TUESDAY, 10)  # Monday's 16:00 starts before 16:30
+    assert to_japan(retry.slot_starts_at) == at(TUESDAY, 9)  # Monday's last slot, 17:30, starts before 18:00
 
 
 async def test_a_call_recorded_before_its_slot_books_the_next_attempt_after_that_slot(scheduler):
     sessions, settings = scheduler
-    booking = await book(sessions, settings)  # Friday 10:00-11:00
-    await call(sessions, settings, booking, 1, "no_answer", at(FRIDAY, 7, 30))  # two hours on: 9:30
+    booking = await book(sessions, settings)  # Friday 9:00-9:30
+    await call(sessions, settings, booking, 1, "no_answer", at(FRIDAY, 6, 30))  # two hours on: 8:30
     (_, retry) = await news(sessions, ev.CallbackScheduled)
-    assert to_japan(retry.slot_starts_at) == at(FRIDAY, 11)
+    assert to_japan(retry.slot_starts_at) == at(FRIDAY, 9, 30)
 
 
 async def test_reached_closes_the_booking_and_publishes_nothing(scheduler):
@@ -183,19 +183,19 @@ async def test_a_retry_takes_no_seat_of_a_full_slot(scheduler):
     sessions, settings = scheduler
     one_seat = settings.model_copy(update={"slot_capacity": 1})
     booking = await book(sessions, one_seat)
-    for n in range(1, 3):  # Monday 10:00 and 11:00 taken by first bookings
+    for n in range(1, 3):  # Monday 9:00 and 9:30 taken by first bookings
         await book(sessions, one_seat, promised=MONDAY, n=n)
     await call(sessions, one_seat, booking, 1, "no_answer", at(FRIDAY, 16, 30))
     retry = (await news(sessions, ev.CallbackScheduled))[-1]
-    assert (retry.attempt, to_japan(retry.slot_starts_at)) == (2, at(MONDAY, 13))
+    assert (retry.attempt, to_japan(retry.slot_starts_at)) == (2, at(MONDAY, 10))
     assert all(r.booked <= r.capacity == 1 for r in await slot_table(sessions))
 
 
-async def test_no_slot_for_the_next_attempt_within_the_horizon_is_unschedulable(scheduler):
+async def test_no_slot_for_the_next_attempt_up_to_the_furthest_day_is_unschedulable(scheduler):
     sessions, settings = scheduler
-    two_days = settings.model_copy(update={"slot_capacity": 1, "booking_horizon_days": 2})
+    two_days = settings.model_copy(update={"slot_capacity": 1, "booking_horizon_days": 2, "booking_furthest_days": 2})
     booking = await book(sessions, two_days)
-    for n in range(1, 7):  # Monday full
+    for n in range(1, 19):  # Monday full
         await book(sessions, two_days, promised=MONDAY, n=n)
     # Friday after hours, then Monday: the two days of the horizon, both without a seat
     await call(sessions, two_days, booking, 1, "no_answer", at(FRIDAY, 16, 30))
@@ -203,7 +203,7 @@ async def test_no_slot_for_the_next_attempt_within_the_horizon_is_unschedulable(
     assert (refused.consultation_id, refused.reason) == (booking.consultation_id, NO_FREE_SLOT)
     closed = await booking_of(sessions, booking.consultation_id)
     assert (closed.status, closed.attempt, closed.slot_id) == ("unschedulable", 1, booking.slot_id)
-    assert [s.attempt for s in await news(sessions, ev.CallbackScheduled)] == [1] * 7
+    assert [s.attempt for s in await news(sessions, ev.CallbackScheduled)] == [1] * 19
     assert all(r.booked <= r.capacity for r in await slot_table(sessions))
 
 
@@ -213,7 +213,7 @@ async def test_racing_retries_and_first_bookings_never_overbook_nor_deadlock(sch
     # for Monday's first slots; a deadlock or a lock wait past LOCK_WAIT fails the gather.
     sessions, settings = scheduler
     tight = settings.model_copy(update={"slot_capacity": 2})
-    first = [await book(sessions, tight, promised=FRIDAY, n=n) for n in range(12)]  # Friday: all six slots
+    first = [await book(sessions, tight, promised=FRIDAY, n=n) for n in range(12)]  # Friday: the first six slots
     outcomes = [outcome(b, 1, "no_answer", at(FRIDAY, 16, 30) + timedelta(seconds=n))
                 for n, b in enumerate(first)]
     new = [confirmed(100 + n, MONDAY) for n in range(12)]
@@ -229,12 +229,12 @@ async def test_racing_retries_and_first_bookings_never_overbook_nor_deadlock(sch
         for engine in engines:
             await engine.dispose()
     table = await slot_table(sessions)
-    # Friday's first calls, then the 24 seats of Monday and Tuesday: full, none over, none skipped
-    assert [(to_japan(r.starts_at).date(), r.booked) for r in table] == [
-        (day, 2) for day in (FRIDAY, MONDAY, TUESDAY) for _ in range(6)]
+    # Friday's first calls, then Monday's first 24 seats: full, none over, none skipped
+    assert [(to_japan(r.starts_at).date(), r.booked) for r in table] == (
+        [(FRIDAY, 2)] * 6 + [(FRIDAY, 0)] * 12 + [(MONDAY, 2)] * 12 + [(MONDAY, 0)] * 6)
     retries = [s for s in await news(sessions, ev.CallbackScheduled) if s.attempt == 2]
     assert Counter(s.booking_id for s in retries) == {b.id: 1 for b in first}
-    assert all(s.slot_starts_at >= at(MONDAY, 10) for s in retries)
+    assert all(s.slot_starts_at >= at(MONDAY, 9) for s in retries)
     assert all(in_open_hours(s.slot_starts_at, s.slot_ends_at) for s in retries)
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(attempts)) == 12
@@ -275,3 +275,15 @@ async def test_an_outcome_delivered_twice_by_the_broker_moves_the_booking_once(s
     assert len(retries) == 1 and retries[0].slot_starts_at >= recorded_at + timedelta(hours=2)
     assert in_open_hours(retries[0].slot_starts_at, retries[0].slot_ends_at)
     assert (await booking_of(sessions, booking.consultation_id)).attempt == 2
+
+
+async def test_a_retry_past_a_full_horizon_is_booked_further_out_and_flagged(scheduler):
+    sessions, settings = scheduler
+    two_days = settings.model_copy(update={"slot_capacity": 1, "booking_horizon_days": 2, "booking_furthest_days": 3})
+    booking = await book(sessions, two_days)
+    for n in range(1, 19):  # Monday full
+        await book(sessions, two_days, promised=MONDAY, n=n)
+    await call(sessions, two_days, booking, 1, "no_answer", at(FRIDAY, 16, 30))
+    retry = (await news(sessions, ev.CallbackScheduled))[-1]
+    assert (retry.attempt, to_japan(retry.slot_starts_at), retry.beyond_horizon) == (2, at(TUESDAY, 9), True)
+    assert not any(s.beyond_horizon for s in (await news(sessions, ev.CallbackScheduled))[:-1])

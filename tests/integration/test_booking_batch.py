@@ -36,7 +36,7 @@ async def test_a_batch_takes_the_first_seats_of_the_day_in_time_order(scheduler)
     two_seats = settings.model_copy(update={"slot_capacity": 2})
     deliveries = [confirmed(i) for i in range(7)]
     await book_callbacks(deliveries, sessions, two_seats, now=NOW)
-    assert [r.booked for r in await slot_table(sessions)] == [2, 2, 2, 1, 0, 0]
+    assert [r.booked for r in await slot_table(sessions)] == [2, 2, 2, 1] + [0] * 14
     published = await scheduled(sessions)
     first = [s for s, _ in slots_of(PROMISED)]
     assert [p.slot_starts_at for p in published] == [first[0]] * 2 + [first[1]] * 2 + [first[2]] * 2 + [first[3]]
@@ -60,19 +60,19 @@ async def test_a_batch_that_fills_a_day_continues_on_the_next_business_day(sched
     sessions, settings = scheduler
     one_seat = settings.model_copy(update={"slot_capacity": 1})
     friday, monday = date(2026, 11, 27), date(2026, 11, 30)
-    await book_callbacks([confirmed(i, friday) for i in range(8)], sessions, one_seat, now=NOW)
+    await book_callbacks([confirmed(i, friday) for i in range(20)], sessions, one_seat, now=NOW)
     assert [p.slot_starts_at for p in await scheduled(sessions)] == (
         [s for s, _ in slots_of(friday)] + [s for s, _ in slots_of(monday)][:2])
-    assert [r.booked for r in await slot_table(sessions)] == [1] * 6 + [1, 1, 0, 0, 0, 0]
+    assert [r.booked for r in await slot_table(sessions)] == [1] * 18 + [1, 1] + [0] * 16
 
 
 async def test_a_batch_beyond_the_horizon_books_what_fits_and_reports_the_rest(scheduler):
     sessions, settings = scheduler
-    one_day = settings.model_copy(update={"slot_capacity": 1, "booking_horizon_days": 1})
-    await book_callbacks([confirmed(i) for i in range(8)], sessions, one_day, now=NOW)
+    one_day = settings.model_copy(update={"slot_capacity": 1, "booking_horizon_days": 1, "booking_furthest_days": 1})
+    await book_callbacks([confirmed(i) for i in range(20)], sessions, one_day, now=NOW)
     published = await outbox_events(sessions)
-    assert [p.event_type for p in published] == ["callback.scheduled.v1"] * 6 + ["callback.unschedulable.v1"] * 2
-    assert await count(sessions, bookings) == 6 and await count(sessions, inbox) == 8
+    assert [p.event_type for p in published] == ["callback.scheduled.v1"] * 18 + ["callback.unschedulable.v1"] * 2
+    assert await count(sessions, bookings) == 18 and await count(sessions, inbox) == 20
 
 
 async def test_a_batch_with_a_copy_booked_meanwhile_books_nothing_then_each_alone_books(scheduler):
@@ -138,10 +138,10 @@ async def test_a_batch_costs_eight_statements_besides_one_per_seat(scheduler, si
 async def test_a_batch_tries_a_full_day_once(scheduler):
     sessions, settings = scheduler
     one_seat = settings.model_copy(update={"slot_capacity": 1})
-    await book_callbacks([confirmed(i) for i in range(6)], sessions, one_seat, now=NOW)
+    await book_callbacks([confirmed(i) for i in range(18)], sessions, one_seat, now=NOW)
     with statements(sessions) as (seats, others):
-        await book_callbacks([confirmed(i) for i in range(6, 11)], sessions, one_seat, now=NOW)
+        await book_callbacks([confirmed(i) for i in range(18, 23)], sessions, one_seat, now=NOW)
     # the 24th: take, wait, take (all None) once; the 25th: one take per booking; besides the
     # seats, the seven of a batch and the two reads that find the first free day unchanged
     assert (len(seats), len(others)) == (3 + 5, 7 + 2)
-    assert [r.booked for r in await slot_table(sessions)] == [1] * 6 + [1] * 5 + [0]
+    assert [r.booked for r in await slot_table(sessions)] == [1] * 18 + [1] * 5 + [0] * 13

@@ -187,6 +187,19 @@ async def test_judging_twice_leaves_one_verdict_and_one_event(demo_registry):
     assert await seen(demo_registry, delivery) == 1
 
 
+async def test_the_confirmation_carries_urgency_preferred_time_and_contact_method_for_the_scheduler(demo_registry):
+    plain = received("member", "M0001")  # a consultation from before these fields: the defaults
+    pressing = received("member", "M0002")
+    pressing = Delivery(pressing.envelope, pressing.event.model_copy(update={"urgent": True, "preferred_time": "afternoon"}))
+    await judge([plain, pressing], demo_registry)
+    found = []
+    for delivery in (plain, pressing):
+        _, events = await written(demo_registry, delivery.event.consultation_id)
+        found.append(ev.EligibilityConfirmed.model_validate(ev.Envelope.model_validate_json(events[0].body).data))
+    assert [(c.urgent, c.preferred_time, c.contact_method) for c in found] == [
+        (False, "any", "email"), (True, "afternoon", "email")]
+
+
 # --- batches ---------------------------------------------------------------------------------
 
 # Every kind of applicant, and numbers shared between applicants (M0003 as member and manager).

@@ -77,3 +77,14 @@ def test_a_message_of_another_type_is_refused():
 def test_malformed_bodies_raise_validation_errors(body):
     with pytest.raises(ValidationError):
         ev.unwrap(body, ev.ConsultationReceived)
+
+
+def test_a_confirmation_from_before_the_booking_preferences_parses_with_their_defaults():
+    old = {"consultation_id": str(uuid.uuid4()), "receipt_no": "PH-261124-00010", "reason": "active_member",
+           "contact_expected_from": "2026-11-25"}
+    confirmed = ev.EligibilityConfirmed.model_validate(old)
+    assert (confirmed.urgent, confirmed.preferred_time, confirmed.contact_method) == (False, "any", "phone")
+    consultation = ev.ConsultationReceived.model_validate(received().model_dump(exclude={"urgent", "preferred_time"}))
+    assert (consultation.urgent, consultation.preferred_time) == (False, "any")
+    with pytest.raises(ValidationError):  # a producer cannot send a time the scheduler does not know
+        ev.EligibilityConfirmed(**old, preferred_time="evening")

@@ -1,10 +1,10 @@
-"""The scheduler's slot rules: which hours a day offers and which days a booking may take."""
-from datetime import date, datetime, timedelta, timezone
+"""The scheduler's slot rules: which slots a day offers and which days a booking may take."""
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
 from services.scheduler.slots import booking_days, day_bounds, slots_of
-from shared.calendar import JST
+from shared.calendar import JST, DeskCalendar
 
 UTC = timezone.utc
 
@@ -13,15 +13,23 @@ def at_jst(*args: int) -> datetime:
     return datetime(*args, tzinfo=JST)
 
 
-def test_a_business_day_has_six_one_hour_slots_in_japan_time_stored_as_utc():
+def test_a_business_day_has_half_hour_slots_from_opening_to_closing_in_japan_time_stored_as_utc():
     found = slots_of(date(2026, 11, 24))  # Tuesday
+    assert len(found) == 18  # 9:00-18:00, back to back
+    assert found[0] == (datetime(2026, 11, 24, 0, 0, tzinfo=UTC), datetime(2026, 11, 24, 0, 30, tzinfo=UTC))
+    assert found[-1] == (datetime(2026, 11, 24, 8, 30, tzinfo=UTC), datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    assert [s.astimezone(JST).strftime("%H:%M") for s, _ in found[:3]] == ["09:00", "09:30", "10:00"]
+    assert all(s.utcoffset() == timedelta(0) and e - s == timedelta(minutes=30) for s, e in found)
+    assert all(e == s2 for (_, e), (s2, _) in zip(found, found[1:]))  # no gap, no overlap
+
+
+def test_slots_follow_the_calendar_given_hours_and_slot_length():
+    desk = DeskCalendar(opens=time(10), closes=time(17, 45), cutoff=time(16), slot=timedelta(hours=1))
+    found = slots_of(date(2026, 11, 24), desk)
+    # 10:00 to 17:00 in one-hour slots; 17:00-17:45 is shorter than a slot, so no slot
     assert [(s.astimezone(JST).hour, e.astimezone(JST).hour) for s, e in found] == [
-        (10, 11), (11, 12), (13, 14), (14, 15), (15, 16), (16, 17)
-    ]
-    assert found[0] == (datetime(2026, 11, 24, 1, 0, tzinfo=UTC), datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
-    assert found[-1][1] == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
-    assert all(s.utcoffset() == timedelta(0) and e - s == timedelta(hours=1) for s, e in found)
-    assert datetime(2026, 11, 24, 3, 0, tzinfo=UTC) not in [s for s, _ in found]  # no lunch slot
+        (h, h + 1) for h in range(10, 17)]
+    assert slots_of(date(2026, 11, 23), desk) == []  # a holiday is closed whatever the hours
 
 
 @pytest.mark.parametrize("closed", [
