@@ -55,6 +55,7 @@ def form_payload(form) -> dict:
 def router(sessions: Database, settings: Settings) -> APIRouter:
     api = APIRouter()
     serials = consultations.ReceiptSerials()
+    first_free = consultations.FirstFreeDay()
     templates.env.globals["desk"] = {"phone": settings.desk_phone, "hours": settings.desk_hours}
 
     @api.post("/api/v1/consultations", status_code=202)
@@ -70,7 +71,7 @@ def router(sessions: Database, settings: Settings) -> APIRouter:
             form = parse(payload)
         except Rejected as problem:
             return rejected(problem.errors)
-        receipt = await consultations.submit(form, "web", sessions, serials)
+        receipt = await consultations.submit(form, "web", sessions, serials, first_free)
         return JSONResponse(status_code=202, content=receipt_body(receipt))
 
     @api.get("/api/v1/consultations/{receipt_no}")
@@ -96,7 +97,7 @@ def router(sessions: Database, settings: Settings) -> APIRouter:
                 status_code=422,
             )
         try:
-            receipt = await consultations.submit(parsed, "web", sessions, serials)
+            receipt = await consultations.submit(parsed, "web", sessions, serials, first_free)
         except Exception as error:
             if not is_infrastructure(error):
                 raise

@@ -1,5 +1,6 @@
 """Use cases of intake: take a consultation in, show its status, follow its progress."""
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,14 +51,33 @@ class ReceiptSerials:
         return self._free.pop()
 
 
-async def submit(form: ConsultationForm, channel: str, sessions: Database, serials: ReceiptSerials) -> Receipt:
+class FirstFreeDay:
+    """The scheduler's first free day as intake last heard it, read at most once a second per
+    process: a query saved per receipt under load, and a second's lag is what the scheduler's
+    margin of seats is there to absorb (services/scheduler/availability.py)."""
+
+    TTL_S = 1.0
+
+    def __init__(self):
+        self._day: date | None = None
+        self._read_at = float("-inf")
+
+    async def read(self, session) -> date | None:
+        if time.monotonic() - self._read_at > self.TTL_S:
+            self._day = await session.scalar(select(availability.c.first_free_day))
+            self._read_at = time.monotonic()
+        return self._day
+
+
+async def submit(form: ConsultationForm, channel: str, sessions: Database, serials: ReceiptSerials,
+                 first_free: FirstFreeDay | None = None) -> Receipt:
     """Record the consultation and its `received` event in one transaction; the receipt is
     returned only after the commit, so a receipt that was shown is never lost."""
     received_at = datetime.now(timezone.utc)
     consultation_id = uuid.uuid4()
     token, token_hash = receipts.new_status_token()
     async with sessions.begin() as session:
-        promise = promised(first_contact_day(received_at), await session.scalar(select(availability.c.first_free_day)))
+        promise = promised(first_contact_day(received_at), await (first_free or FirstFreeDay()).read(session))
         expected = promise.day
         receipt_no = receipts.receipt_no(await serials.next(session), received_at)
         c, i, k = form.consultant, form.institution, form.contact
