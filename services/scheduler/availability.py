@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.scheduler.orm import availability, outbox
+from services.scheduler.rules import limit_params, limit_sql
 from shared import events as ev
 from shared.calendar import DeskCalendar
 from shared.db import Database
@@ -30,9 +31,9 @@ LOOK_AHEAD_DAYS = 400  # calendar days: past this the desk is not "busy", it is 
 AVAILABILITY_KEY = 0x7A11  # advisory lock: instances publish one change, not one each
 
 # seats a consultation that is not urgent may take: the seats kept for urgent ones do not count
-FREE_SEATS_BY_DAY = text("""
+FREE_SEATS_BY_DAY = text(f"""
 SELECT (starts_at AT TIME ZONE 'Asia/Tokyo')::date AS day,
-       sum(greatest(capacity - capacity / :one_in * :keep - booked, 0)) AS free
+       sum(greatest({limit_sql()} - booked, 0)) AS free
 FROM scheduler.slots WHERE starts_at >= :earliest AND starts_at < :until
 GROUP BY 1
 """)
@@ -55,10 +56,9 @@ async def publish_if_changed(session: AsyncConnection, settings: Settings, now: 
     calendar = calendar or DeskCalendar.default()
     now = now or datetime.now(timezone.utc)
     earliest = calendar.earliest_contact(now)
-    one_in = settings.urgent_seats_one_in
     rows = await session.execute(FREE_SEATS_BY_DAY, {
         "earliest": earliest, "until": earliest + timedelta(days=LOOK_AHEAD_DAYS),
-        "one_in": max(one_in, 1), "keep": int(one_in > 0)})
+        **limit_params(settings.urgent_seats_one_in, urgent=False)})
     day = first_free_day(calendar, earliest, {r.day: int(r.free) for r in rows}, settings.availability_margin)
     busy = day > earliest.date()
     if await _unchanged(session, day, busy):  # the usual case: no lock, no write

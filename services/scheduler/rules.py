@@ -45,3 +45,15 @@ def reserved(capacity: int, one_in: int) -> int:
 def seat_limit(capacity: int, urgent: bool, one_in: int) -> int:
     """How far a booking may fill a slot of `capacity`: it takes a seat while `booked < limit`."""
     return capacity if urgent else capacity - reserved(capacity, one_in)
+
+
+def limit_sql(slot: str = "") -> str:
+    """seat_limit in SQL, for the statements that take or count seats (`slot` is a table alias
+    with its dot): the capacity less the seats kept, `:keep` being 0 for an urgent booking or
+    when nothing is kept. Its parameters: limit_params."""
+    return f"({slot}capacity - {slot}capacity / :one_in * :keep)"
+
+
+def limit_params(one_in: int, urgent: bool) -> dict:
+    """The parameters of limit_sql for a booking that is urgent or not."""
+    return {"one_in": max(one_in, 1), "keep": 0 if urgent or one_in <= 0 else 1}

@@ -16,12 +16,6 @@ from shared.settings import Settings
 ROUNDS_PER_DAY = 3  # after a wait the awaited slot is ours, so the next round takes it
 
 
-def _limit(slot: str = "") -> str:
-    """rules.seat_limit in SQL: the slot's capacity less the seats kept for urgent bookings
-    (`:keep` is 0 for an urgent booking, or when nothing is kept)."""
-    return f"({slot}capacity - {slot}capacity / :one_in * :keep)"
-
-
 # `e.booked < limit - 1`: an earlier slot keeps a seat even after its holder commits, so taking
 # a later one would leave a gap in the window. (A slot with one seat left is only ever held by a
 # booking of that seat: WAIT_FOR_SEAT locks slots with two or more.) `:day_start`/`:day_end`
@@ -30,12 +24,12 @@ TAKE_SLOT = text(f"""
 UPDATE scheduler.slots SET booked = booked + 1
 WHERE id = (
     SELECT s.id FROM scheduler.slots s
-    WHERE s.starts_at >= :day_start AND s.starts_at < :day_end AND s.booked < {_limit("s.")}
+    WHERE s.starts_at >= :day_start AND s.starts_at < :day_end AND s.booked < {rules.limit_sql("s.")}
       AND NOT EXISTS (
           SELECT 1 FROM scheduler.slots e
-          WHERE e.starts_at >= :day_start AND e.starts_at < s.starts_at AND e.booked < {_limit("e.")} - 1)
+          WHERE e.starts_at >= :day_start AND e.starts_at < s.starts_at AND e.booked < {rules.limit_sql("e.")} - 1)
     ORDER BY s.starts_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-  AND booked < {_limit()}
+  AND booked < {rules.limit_sql()}
 RETURNING id, starts_at, ends_at
 """)
 
@@ -44,7 +38,7 @@ RETURNING id, starts_at, ends_at
 # slot means the window's last seats are all being booked right now: it is full.
 WAIT_FOR_SEAT = text(f"""
 SELECT id FROM scheduler.slots
-WHERE starts_at >= :day_start AND starts_at < :day_end AND booked < {_limit()} - 1
+WHERE starts_at >= :day_start AND starts_at < :day_end AND booked < {rules.limit_sql()} - 1
 ORDER BY starts_at LIMIT 1 FOR UPDATE
 """)
 
@@ -66,8 +60,7 @@ class Seats:
         self.session = session
         self.weekly = settings.weekly_capacity
         self.preferred = kind.preferred
-        one_in = settings.urgent_seats_one_in
-        self.limit = {"one_in": max(one_in, 1), "keep": 0 if kind.urgent or one_in <= 0 else 1}
+        self.limit = rules.limit_params(settings.urgent_seats_one_in, kind.urgent)
         self.created: set[date] = set()
         self.full: set[date] = set()
 
