@@ -136,9 +136,31 @@ def run_set(day_text: str, capacity: int, by: str) -> int:
     """0 when set; 2 for input it cannot read or a change it refuses; 1 when the database is away."""
     from services.calendar_report import parse_day
 
-    try:
+    def work():
         day = parse_day(day_text)
         _with_database(lambda sessions, settings: set_capacity(sessions, settings, day, capacity, by))
+        return f"{japanese_date(day)} 1枠あたり{capacity}件 / {day}: {capacity} callbacks per slot (set by {by})"
+
+    return _answer(work)
+
+
+def run_show(month_text: str) -> int:
+    from services.calendar_report import parse_month
+
+    def work():
+        year, month_no = parse_month(month_text)
+        days = _with_database(lambda sessions, settings: month(sessions, settings, year, month_no))
+        return month_report(year, month_no, days)
+
+    return _answer(work)
+
+
+def _answer(work) -> int:
+    """Print what `work()` returns (0), or why it could not be done: 2 for input it cannot read or
+    a change it refuses, 1 when the database is away."""
+    try:
+        print(work())
+        return 0
     except ValueError as error:  # BadInput, RosterRefused, a year without holiday data
         print(f"payhara roster: {error}", file=sys.stderr)
         return 2
@@ -146,25 +168,6 @@ def run_set(day_text: str, capacity: int, by: str) -> int:
         print(f"payhara roster: データベースに接続できないか応答がありません / the database is unreachable or busy ({type(error).__name__})",
               file=sys.stderr)
         return 1
-    print(f"{japanese_date(day)} 1枠あたり{capacity}件 / {day}: {capacity} callbacks per slot (set by {by})")
-    return 0
-
-
-def run_show(month_text: str) -> int:
-    from services.calendar_report import parse_month
-
-    try:
-        year, month_no = parse_month(month_text)
-        days = _with_database(lambda sessions, settings: month(sessions, settings, year, month_no))
-    except ValueError as error:
-        print(f"payhara roster: {error}", file=sys.stderr)
-        return 2
-    except (OSError, SQLAlchemyError) as error:
-        print(f"payhara roster: データベースに接続できないか応答がありません / the database is unreachable or busy ({type(error).__name__})",
-              file=sys.stderr)
-        return 1
-    print(month_report(year, month_no, days))
-    return 0
 
 
 def month_report(year: int, month_no: int, days: list[RosterDay]) -> str:
