@@ -53,7 +53,9 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
             throttled.warn(error)
             status, body, headers = 503, UNAVAILABLE, unavailable_headers()
         else:
-            log.error("request %s %s failed: %s", request.method, request.url.path, type(error).__name__)
+            # the route's template, not the path: a path can carry whatever the consultant typed
+            route = getattr(request.scope.get("route"), "path", "(no route)")
+            log.error("request %s %s failed: %s", request.method, route, type(error).__name__)
             status, body, headers = 500, INTERNAL, {}
         if wants_json:
             return JSONResponse(status_code=status, content=body, headers=headers)
