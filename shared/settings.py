@@ -2,7 +2,7 @@
 from datetime import date
 from functools import lru_cache
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-not-a-secret"
@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # and only past that is it unschedulable
     email_capacity_per_day: int = 40  # replies by e-mail an open day takes (services/scheduler/email_days.py)
     booking_horizon_days: int = 10
+    # a call nobody answered is tried again this long after at the earliest, up to max_attempts
+    # calls in all; then the desk writes (services/scheduler/retries.py)
+    next_attempt_after_minutes: int = Field(default=120, ge=0)
+    max_attempts: int = Field(default=3, ge=1)
     booking_furthest_days: int = 60
     # seats of a day kept for the consultations intake promised it while the scheduler's news
     # that the day is filling up travels: a promise is never earlier than its booking

@@ -1,7 +1,8 @@
 """Use case of the scheduler: an operator's call outcome moves its booking on. `reached` closes
 it; `no_answer` books the next attempt (NEXT_ATTEMPT_AFTER later at the earliest, in an open
-slot, with the seat taken like any booking) until MAX_ATTEMPTS, then gives up; `wrong_number`
-gives up at once. Giving up publishes callback.exhausted.v1, for the notifier's fallback.
+slot that fits the consultant's preferred time, with the seat taken like any booking, urgent
+ones from the seats kept for them) until the last attempt (retries.CallPolicy, from the settings),
+then gives up; `wrong_number` gives up at once. Giving up publishes callback.exhausted.v1, for the notifier's fallback.
 
 An outcome has one effect: the inbox drops a redelivered event, and the booking, locked, says
 which attempt is live, so a second outcome for that attempt or one for an older attempt is
@@ -12,13 +13,14 @@ import logging
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import Uuid, any_, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from services.scheduler.booking import LOCK_WAIT, NO_FREE_SLOT, beyond_the_horizon
 from services.scheduler.seats import Seats
 from services.scheduler import availability
 from services.scheduler.orm import attempts, bookings, inbox, outbox, slots
-from services.scheduler.retries import Exhausted, NextAttempt, Reached, after_outcome, retry_days
+from services.scheduler.retries import CallPolicy, Exhausted, NextAttempt, Reached, after_outcome, retry_days
 from shared import events as ev
 from shared.db import Database
 from shared.inbox import first_deliveries
@@ -29,6 +31,8 @@ from shared.settings import Settings
 log = logging.getLogger("payhara.scheduler")
 CONSUMER = "scheduler.outcome"
 
+KINDS = select(bookings.c.id, bookings.c.preferred_time, bookings.c.urgent).where(
+    bookings.c.id == any_(bindparam("ids", type_=ARRAY(Uuid))))
 MOVE_ON = update(bookings).where(bookings.c.id == bindparam("b_id")).values(
     status=bindparam("b_status"), attempt=bindparam("b_attempt"), slot_id=bindparam("b_slot_id"),
     closed_at=bindparam("b_closed_at"))
@@ -36,8 +40,22 @@ MOVE_ON = update(bookings).where(bookings.c.id == bindparam("b_id")).values(
 
 async def record_outcomes(deliveries: list[Delivery[ev.CallOutcomeRecorded]], sessions: Database,
                           settings: Settings, now: datetime | None = None) -> None:
-    """Apply each call outcome of the batch once, in one transaction with its events."""
+    """Apply each call outcome of the batch once, with its events: one transaction per group of
+    the batch whose bookings have one preferred time and urgency (urgent first), as booking.py
+    books first attempts, for the same reason (its lock order)."""
     now = now or datetime.now(timezone.utc)
+    async with sessions() as lookup:  # a plain read: what a booking was booked by never changes
+        kinds = {row.id: Seats.For(row.preferred_time, row.urgent) for row in await lookup.execute(
+            KINDS, {"ids": list({d.event.booking_id for d in deliveries})})}
+    groups: dict[Seats.For, list[Delivery[ev.CallOutcomeRecorded]]] = {}
+    for delivery in deliveries:  # an unknown booking's outcome is dropped in any group: the first
+        groups.setdefault(kinds.get(delivery.event.booking_id, Seats.For()), []).append(delivery)
+    for kind, group in sorted(groups.items(), key=lambda item: (not item[0].urgent, item[0].preferred)):
+        await _record_group(group, sessions, settings, now, kind)
+
+
+async def _record_group(deliveries: list[Delivery[ev.CallOutcomeRecorded]], sessions: Database,
+                        settings: Settings, now: datetime, kind: Seats.For) -> None:
     async with sessions.begin() as session:
         fresh = await first_deliveries(session, inbox, CONSUMER, deliveries)
         if not fresh:
@@ -55,9 +73,10 @@ async def record_outcomes(deliveries: list[Delivery[ev.CallOutcomeRecorded]], se
             recorded_at=e.recorded_at) for e, b in outcomes])
         ends = dict((await session.execute(  # a plain read: no slot is locked before its seat is taken
             select(slots.c.id, slots.c.ends_at).where(slots.c.id.in_({b.slot_id for _, b in outcomes})))).all())
-        decided = [(e, b, after_outcome(e.outcome, e.attempt, e.recorded_at, ends[b.slot_id], now))
+        policy = CallPolicy.of(settings)
+        decided = [(e, b, after_outcome(e.outcome, e.attempt, e.recorded_at, ends[b.slot_id], now, policy))
                    for e, b in outcomes]
-        seats = await _take_seats(Seats(session, settings), decided, settings)
+        seats = await _take_seats(Seats(session, settings, kind), decided, settings)
         moves = [_move(b, e, after, seats.get(b.id, (None, False))[0]) for e, b, after in decided]
         news = [_news(b, after, *seats.get(b.id, (None, False))) for _, b, after in decided]
         await session.execute(MOVE_ON, moves)

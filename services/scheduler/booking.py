@@ -40,9 +40,9 @@ order: its transaction first locks every booking of its batch, in id order, befo
 seat (a transaction that holds seats never waits for a booking row: book_callbacks inserts
 bookings only for consultations that have none, and an outcome exists only for a committed
 booking); then it takes the seats in the order of their earliest start, each day's slots from
-that start on, forward only, every retry with the same window (any) and limit (not urgent: the
-booking does not keep the consultation's preferences yet). So it too waits only for a slot later
-than every slot it holds. A retry frees no seat (the unanswered attempt keeps its own), so
+that start on, forward only, every retry of the transaction with the same window and limit (its
+transaction is one group too: bookings of one preferred time and urgency, which each booking
+keeps). So it too waits only for a slot later than every slot it holds. A retry frees no seat (the unanswered attempt keeps its own), so
 `booked` still only grows.
 """
 import logging
@@ -108,7 +108,7 @@ async def _book_group(deliveries: list[Delivery[ev.EligibilityConfirmed]], sessi
             slot = await seats.take_first(days, not_before)
             outcomes.append((event, uuid.uuid4(), slot, beyond_the_horizon(slot, days, settings.booking_horizon_days)))
         rows = [dict(id=booking_id, consultation_id=event.consultation_id, receipt_no=event.receipt_no,
-                     booked_at=now, **_where(slot)) for event, booking_id, slot, _ in outcomes if slot]
+                     booked_at=now, preferred_time=kind.preferred, urgent=kind.urgent, **_where(slot)) for event, booking_id, slot, _ in outcomes if slot]
         if rows:  # in consultation order, like every instance: copies in flight wait, not deadlock
             await session.execute(insert(bookings), sorted(rows, key=lambda row: row["consultation_id"]))
         await add_events(session, outbox, [(news(event, booking_id, slot, beyond), event.consultation_id)

@@ -2,7 +2,7 @@
 attempts, outbox and inbox."""
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Identity, Integer,
-    PrimaryKeyConstraint, SmallInteger, Table, Text, Uuid,
+    PrimaryKeyConstraint, SmallInteger, Table, Text, Uuid, false,
 )
 
 from shared.db import service_metadata
@@ -57,7 +57,11 @@ bookings = Table(
     Column("attempt", Integer, nullable=False, server_default="1"),
     Column("status", Text, nullable=False, server_default="live"),
     Column("closed_at", DateTime(timezone=True)),
+    # what the first attempt was booked by, so that every next one is booked by it too
+    Column("preferred_time", Text, nullable=False, server_default="any"),
+    Column("urgent", Boolean, nullable=False, server_default=false()),
     CheckConstraint("attempt >= 1", name="attempt_positive"),
+    CheckConstraint("preferred_time in ('morning', 'afternoon', 'any')", name="preferred_time_known"),
     CheckConstraint(f"status in {BOOKING_STATUSES}", name="status_known"),
     CheckConstraint("(slot_id is null) <> (email_day is null)", name="a_slot_or_an_email_day"),
 )

@@ -6,13 +6,21 @@ from itertools import islice
 
 from shared.calendar import business_days_from, japan_date
 
-# candidates for settings (PAYHARA_NEXT_ATTEMPT_AFTER_S, PAYHARA_MAX_ATTEMPTS)
-NEXT_ATTEMPT_AFTER = timedelta(hours=2)  # a consultant who did not answer is not called again at once
-MAX_ATTEMPTS = 3
 NO_ANSWER_AFTER_LAST_ATTEMPT = "no_answer_after_last_attempt"
 WRONG_NUMBER = "wrong_number"
 
 
+@dataclass(frozen=True)
+class CallPolicy:
+    """How often and how soon the desk calls again (PAYHARA_NEXT_ATTEMPT_AFTER_MINUTES,
+    PAYHARA_MAX_ATTEMPTS): a consultant who did not answer is not called again at once."""
+
+    next_attempt_after: timedelta = timedelta(hours=2)
+    max_attempts: int = 3
+
+    @classmethod
+    def of(cls, settings) -> "CallPolicy":
+        return cls(timedelta(minutes=settings.next_attempt_after_minutes), settings.max_attempts)
 @dataclass(frozen=True)
 class Reached:
     """The consultant was reached: the booking is closed."""
@@ -34,8 +42,8 @@ class Exhausted:
     reason: str
 
 
-def after_outcome(outcome: str, attempt: int, recorded_at: datetime, slot_ends_at: datetime, now: datetime
-                  ) -> Reached | NextAttempt | Exhausted:
+def after_outcome(outcome: str, attempt: int, recorded_at: datetime, slot_ends_at: datetime, now: datetime,
+                  policy: CallPolicy = CallPolicy()) -> Reached | NextAttempt | Exhausted:
     """What the outcome of call `attempt` (booked in a slot ending at `slot_ends_at`) leads to.
     The next attempt is never in the same slot or an earlier one (a call recorded before its
     slot), nor in the past (an outcome handled late, the scheduler was down)."""
@@ -43,9 +51,9 @@ def after_outcome(outcome: str, attempt: int, recorded_at: datetime, slot_ends_a
         return Reached()
     if outcome == "wrong_number":
         return Exhausted(attempt, WRONG_NUMBER)
-    if attempt >= MAX_ATTEMPTS:
+    if attempt >= policy.max_attempts:
         return Exhausted(attempt, NO_ANSWER_AFTER_LAST_ATTEMPT)
-    return NextAttempt(attempt + 1, max(recorded_at + NEXT_ATTEMPT_AFTER, slot_ends_at, now))
+    return NextAttempt(attempt + 1, max(recorded_at + policy.next_attempt_after, slot_ends_at, now))
 
 
 def retry_days(not_before: datetime, horizon: int) -> list[date]:

@@ -287,3 +287,53 @@ async def test_a_retry_past_a_full_horizon_is_booked_further_out_and_flagged(sch
     retry = (await news(sessions, ev.CallbackScheduled))[-1]
     assert (retry.attempt, to_japan(retry.slot_starts_at), retry.beyond_horizon) == (2, at(TUESDAY, 9), True)
     assert not any(s.beyond_horizon for s in (await news(sessions, ev.CallbackScheduled))[:-1])
+
+
+async def book_as(sessions, settings, n: int, promised: date = MONDAY, **kind):
+    """A consultation with a preferred time or urgency, booked at its first attempt."""
+    delivery = confirmed(n, promised)
+    event = delivery.event.model_copy(update=kind)
+    await book_callbacks([Delivery(ev.wrap(event, event.consultation_id), event)], sessions, settings, now=NOW)
+    return await booking_of(sessions, event.consultation_id)
+
+
+async def test_the_next_attempt_keeps_the_consultants_preferred_time(scheduler):
+    sessions, settings = scheduler
+    morning = await book_as(sessions, settings, 1, preferred_time="morning")
+    afternoon = await book_as(sessions, settings, 2, preferred_time="afternoon")
+    assert (morning.preferred_time, afternoon.preferred_time) == ("morning", "afternoon")
+    await call(sessions, settings, morning, 1, "no_answer", at(MONDAY, 9, 10))
+    await call(sessions, settings, afternoon, 1, "no_answer", at(MONDAY, 13, 10))
+    morning = await booking_of(sessions, morning.consultation_id)
+    await call(sessions, settings, morning, 2, "no_answer", at(MONDAY, 11, 40))
+    retries = [(s.receipt_no, s.attempt, to_japan(s.slot_starts_at))
+               for s in await news(sessions, ev.CallbackScheduled) if s.attempt > 1]
+    assert retries == [(morning.receipt_no, 2, at(MONDAY, 11, 30)),  # still before noon
+                       (afternoon.receipt_no, 2, at(MONDAY, 15, 30)),
+                       (morning.receipt_no, 3, at(TUESDAY, 9))]  # 13:40 is afternoon: the next morning
+
+
+async def test_an_urgent_consultations_next_attempt_may_take_the_seats_kept_for_urgent_ones(scheduler):
+    sessions, settings = scheduler
+    kept = settings.model_copy(update={"slot_capacity": 2, "urgent_seats_one_in": 2})  # 1 seat of 2 kept
+    urgent = await book_as(sessions, kept, 0, urgent=True)
+    for n in range(1, 18):  # every other slot of Monday has its one seat for others taken
+        await book_as(sessions, kept, n)
+    await call(sessions, kept, urgent, 1, "no_answer", at(MONDAY, 9, 10))
+    retry = (await news(sessions, ev.CallbackScheduled))[-1]
+    assert (retry.receipt_no, retry.attempt, to_japan(retry.slot_starts_at)) == (urgent.receipt_no, 2, at(MONDAY, 11, 30))
+    assert all(r.booked <= r.capacity for r in await slot_table(sessions))
+
+
+async def test_outcomes_of_bookings_of_several_kinds_in_one_batch_each_keep_their_kind(scheduler):
+    sessions, settings = scheduler
+    kinds = [{"preferred_time": "morning"}, {"preferred_time": "afternoon"}, {"urgent": True}, {}]
+    booked = [await book_as(sessions, settings, n, **kind) for n, kind in enumerate(kinds)]
+    await record_outcomes([outcome(b, 1, "no_answer", at(MONDAY, 9, 5)) for b in booked], sessions, settings,
+                          now=at(MONDAY, 9, 5))
+    moved = [await booking_of(sessions, b.consultation_id) for b in booked]
+    assert [m.attempt for m in moved] == [2, 2, 2, 2]
+    starts = {m.receipt_no: to_japan(s.slot_starts_at) for m in moved
+              for s in await news(sessions, ev.CallbackScheduled) if s.booking_id == m.id and s.attempt == 2}
+    assert starts[moved[0].receipt_no].time() < time(12) and starts[moved[1].receipt_no].time() >= time(13)
+    assert min(starts.values()) >= at(MONDAY, 11, 5)

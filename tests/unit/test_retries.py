@@ -4,10 +4,11 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from services.scheduler.retries import (
-    MAX_ATTEMPTS, NEXT_ATTEMPT_AFTER, Exhausted, NextAttempt, Reached, after_outcome, retry_days,
-)
+from services.scheduler.retries import CallPolicy, Exhausted, NextAttempt, Reached, after_outcome, retry_days
 from shared.calendar import JST
+from shared.settings import Settings
+
+MAX_ATTEMPTS = CallPolicy().max_attempts
 
 FRIDAY_1630 = datetime(2026, 11, 27, 16, 30, tzinfo=JST)
 SLOT_END = datetime(2026, 11, 27, 17, 0, tzinfo=JST)  # the attempt was booked 16:00-17:00
@@ -23,7 +24,7 @@ def test_a_wrong_number_gives_up_at_once():
 
 
 def test_no_answer_books_the_next_attempt_two_hours_later_at_the_earliest():
-    assert NEXT_ATTEMPT_AFTER == timedelta(hours=2) and MAX_ATTEMPTS == 3
+    assert CallPolicy() == CallPolicy.of(Settings()) == CallPolicy(timedelta(hours=2), 3)
     later = FRIDAY_1630 + timedelta(hours=2)
     assert after_outcome("no_answer", 1, FRIDAY_1630, SLOT_END, FRIDAY_1630) == NextAttempt(2, later)
     assert after_outcome("no_answer", 2, FRIDAY_1630, SLOT_END, FRIDAY_1630) == NextAttempt(3, later)
@@ -32,6 +33,18 @@ def test_no_answer_books_the_next_attempt_two_hours_later_at_the_earliest():
 def test_no_answer_at_the_last_attempt_gives_up():
     assert after_outcome("no_answer", MAX_ATTEMPTS, FRIDAY_1630, SLOT_END, FRIDAY_1630) == Exhausted(
         MAX_ATTEMPTS, "no_answer_after_last_attempt")
+
+
+def test_the_desk_sets_how_soon_and_how_often_it_calls_again():
+    policy = CallPolicy.of(Settings(next_attempt_after_minutes=30, max_attempts=5))
+    assert after_outcome("no_answer", 3, FRIDAY_1630, SLOT_END, FRIDAY_1630, policy) == NextAttempt(4, SLOT_END)
+    assert after_outcome("no_answer", 4, FRIDAY_1630, FRIDAY_1630, FRIDAY_1630, policy) == NextAttempt(
+        5, FRIDAY_1630 + timedelta(minutes=30))
+    assert after_outcome("no_answer", 5, FRIDAY_1630, SLOT_END, FRIDAY_1630, policy) == Exhausted(
+        5, "no_answer_after_last_attempt")
+    one_call = CallPolicy.of(Settings(max_attempts=1))
+    assert after_outcome("no_answer", 1, FRIDAY_1630, SLOT_END, FRIDAY_1630, one_call) == Exhausted(
+        1, "no_answer_after_last_attempt")
 
 
 def test_an_outcome_handled_late_never_books_in_the_past():
