@@ -190,6 +190,8 @@ class ScheduleAvailabilityChanged(Event):
     first_free_day: date
     busy: bool  # later than the calendar alone would promise: the desk is busy
     as_of: AwareDatetime
+    # added within v1: the same for a reply by e-mail, which has its own daily capacity
+    first_free_email_day: date | None = None
 
 
 # --- notifier ---------------------------------------------------------------------------------

@@ -52,21 +52,24 @@ class ReceiptSerials:
 
 
 class FirstFreeDay:
-    """The scheduler's first free day as intake last heard it, read at most once a second per
-    process: a query saved per receipt under load, and a second's lag is what the scheduler's
-    margin of seats is there to absorb (services/scheduler/availability.py)."""
+    """The scheduler's first free day as intake last heard it (for calls, or for replies by
+    e-mail), read at most once a second per process: a query saved per receipt under load, and a
+    second's lag is what the scheduler's margin of seats is there to absorb
+    (services/scheduler/availability.py)."""
 
     TTL_S = 1.0
 
     def __init__(self):
-        self._day: date | None = None
+        self._days: dict[str, date | None] = {}
         self._read_at = float("-inf")
 
-    async def read(self, session) -> date | None:
+    async def read(self, session, contact_method: str = "phone") -> date | None:
         if time.monotonic() - self._read_at > self.TTL_S:
-            self._day = await session.scalar(select(availability.c.first_free_day))
+            row = (await session.execute(select(availability.c.first_free_day,
+                                                availability.c.first_free_email_day))).first()
+            self._days = {"phone": row.first_free_day, "email": row.first_free_email_day} if row else {}
             self._read_at = time.monotonic()
-        return self._day
+        return self._days.get(contact_method)
 
 
 async def submit(form: ConsultationForm, channel: str, sessions: Database, serials: ReceiptSerials,
@@ -77,7 +80,8 @@ async def submit(form: ConsultationForm, channel: str, sessions: Database, seria
     consultation_id = uuid.uuid4()
     token, token_hash = receipts.new_status_token()
     async with sessions.begin() as session:
-        promise = promised(first_contact_day(received_at), await (first_free or FirstFreeDay()).read(session))
+        first_free_day = await (first_free or FirstFreeDay()).read(session, form.contact.method)
+        promise = promised(first_contact_day(received_at), first_free_day)
         expected = promise.day
         receipt_no = receipts.receipt_no(await serials.next(session), received_at)
         c, i, k = form.consultant, form.institution, form.contact
@@ -172,7 +176,8 @@ async def note_acknowledgements(deliveries: list[Delivery[ev.EmailSent]], sessio
 async def note_availability(deliveries: list[Delivery[ev.ScheduleAvailabilityChanged]], sessions: Database) -> None:
     """Keep the scheduler's latest word on availability; an older or repeated one changes nothing."""
     latest = max(deliveries, key=lambda d: d.event.as_of).event
-    row = {"id": 1, "first_free_day": latest.first_free_day, "busy": latest.busy, "as_of": latest.as_of}
+    row = {"id": 1, "first_free_day": latest.first_free_day, "first_free_email_day": latest.first_free_email_day,
+           "busy": latest.busy, "as_of": latest.as_of}
     statement = pg_insert(availability).values(row)
     async with sessions.begin() as session:
         await session.execute(statement.on_conflict_do_update(

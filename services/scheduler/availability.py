@@ -6,7 +6,9 @@ A day counts as free while it has more than `availability_margin` seats left in 
 consultation received now could take (not counting the seats kept for urgent ones): the seats under the margin are kept for the consultations
 promised that day while this news travels to intake, so the promise is never earlier than the
 booking. Published (schedule.availability_changed.v1) only when the day or the busy flag
-changes: after a booking batch, and once a minute as the day passes.
+changes: after a booking batch, and once a minute as the day passes. Replies by e-mail have
+their own daily capacity (email_days.py), so their first free day is worked out and published
+the same way, beside it.
 """
 import asyncio
 import logging
@@ -30,12 +32,16 @@ DESK = uuid.UUID(int=0)  # the correlation id of news about the desk, not about 
 LOOK_AHEAD_DAYS = 400  # calendar days: past this the desk is not "busy", it is broken
 AVAILABILITY_KEY = 0x7A11  # advisory lock: instances publish one change, not one each
 
-# seats a consultation that is not urgent may take: the seats kept for urgent ones do not count
-FREE_SEATS_BY_DAY = text(f"""
-SELECT (starts_at AT TIME ZONE 'Asia/Tokyo')::date AS day,
+# seats of call slots a consultation that is not urgent may take (the seats kept for urgent ones
+# do not count), and replies by e-mail left, by day: one round trip
+FREE_BY_DAY = text(f"""
+SELECT false AS by_email, (starts_at AT TIME ZONE 'Asia/Tokyo')::date AS day,
        sum(greatest({limit_sql()} - booked, 0)) AS free
 FROM scheduler.slots WHERE starts_at >= :earliest AND starts_at < :until
-GROUP BY 1
+GROUP BY 2
+UNION ALL
+SELECT true, day, capacity - booked FROM scheduler.email_days
+WHERE day >= (:earliest AT TIME ZONE 'Asia/Tokyo')::date AND day < (:until AT TIME ZONE 'Asia/Tokyo')::date
 """)
 
 
@@ -56,29 +62,34 @@ async def publish_if_changed(session: AsyncConnection, settings: Settings, now: 
     calendar = calendar or DeskCalendar.default()
     now = now or datetime.now(timezone.utc)
     earliest = calendar.earliest_contact(now)
-    rows = await session.execute(FREE_SEATS_BY_DAY, {
-        "earliest": earliest, "until": earliest + timedelta(days=LOOK_AHEAD_DAYS),
-        **limit_params(settings.urgent_seats_one_in, urgent=False)})
-    day = first_free_day(calendar, earliest, {r.day: int(r.free) for r in rows}, settings.availability_margin)
-    busy = day > earliest.date()
-    if await _unchanged(session, day, busy):  # the usual case: no lock, no write
+    free: dict[bool, dict[date, int]] = {False: {}, True: {}}
+    for row in await session.execute(FREE_BY_DAY, {
+            "earliest": earliest, "until": earliest + timedelta(days=LOOK_AHEAD_DAYS),
+            **limit_params(settings.urgent_seats_one_in, urgent=False)}):
+        free[row.by_email][row.day] = int(row.free)
+    margin = settings.availability_margin
+    word = {"first_free_day": first_free_day(calendar, earliest, free[False], margin),
+            "first_free_email_day": first_free_day(calendar, earliest, free[True], margin)}
+    word["busy"] = word["first_free_day"] > earliest.date()
+    if await _unchanged(session, word):  # the usual case: no lock, no write
         return None
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AVAILABILITY_KEY})
-    if await _unchanged(session, day, busy):  # another instance has just said so
+    if await _unchanged(session, word):  # another instance has just said so
         return None
-    row = {"id": 1, "first_free_day": day, "busy": busy, "as_of": now}
+    row = {"id": 1, **word, "as_of": now}
     statement = pg_insert(availability).values(row)
     await session.execute(statement.on_conflict_do_update(
         index_elements=[availability.c.id], set_={k: statement.excluded[k] for k in row if k != "id"}))
-    news = ev.ScheduleAvailabilityChanged(first_free_day=day, busy=busy, as_of=now)
+    news = ev.ScheduleAvailabilityChanged(**word, as_of=now)
     await add_event(session, outbox, news, DESK)
-    log.info("availability changed: first free day %s%s", day, " (busy)" if busy else "")
+    log.info("availability changed: first free day %s%s, for replies by e-mail %s", word["first_free_day"],
+             " (busy)" if word["busy"] else "", word["first_free_email_day"])
     return news
 
 
-async def _unchanged(session: AsyncConnection, day: date, busy: bool) -> bool:
-    last = (await session.execute(select(availability.c.first_free_day, availability.c.busy))).first()
-    return last is not None and (last.first_free_day, last.busy) == (day, busy)
+async def _unchanged(session: AsyncConnection, word: dict) -> bool:
+    last = (await session.execute(select(*(availability.c[k] for k in word)))).first()
+    return last is not None and last._asdict() == word
 
 
 async def watch(sessions: Database, settings: Settings) -> None:

@@ -113,7 +113,7 @@ async def _book_group(deliveries: list[Delivery[ev.EligibilityConfirmed]], sessi
             await session.execute(insert(bookings), sorted(rows, key=lambda row: row["consultation_id"]))
         await add_events(session, outbox, [(news(event, booking_id, slot, beyond), event.consultation_id)
                                            for event, booking_id, slot, beyond in outcomes])
-        if rows and not kind.by_email:  # call slots only (the promise); last lock, only on a change
+        if rows:  # the promise: last lock, taken only on a change
             await availability.publish_if_changed(session, settings, now)
     for event, booking_id, slot, beyond in outcomes:
         if beyond:

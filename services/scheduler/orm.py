@@ -88,6 +88,7 @@ availability = Table(
     metadata,
     Column("id", SmallInteger, primary_key=True),
     Column("first_free_day", Date, nullable=False),
+    Column("first_free_email_day", Date),
     Column("busy", Boolean, nullable=False),
     Column("as_of", DateTime(timezone=True), nullable=False),
     CheckConstraint("id = 1", name="one_row"),

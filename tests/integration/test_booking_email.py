@@ -62,3 +62,17 @@ async def test_a_call_outcome_for_a_reply_by_email_changes_nothing(scheduler, ca
         assert (await s.execute(select(bookings.c.status, bookings.c.attempt))).one() == ("live", 1)
     assert len(await outbox_events(sessions)) == 1
     assert f"booking by e-mail ignored: booking={booking.id}" in caplog.text
+
+
+async def test_replies_by_email_filling_a_day_move_their_own_first_free_day_not_the_calls(scheduler):
+    sessions, settings = scheduler
+    three_a_day = settings.model_copy(update={"email_capacity_per_day": 3, "availability_margin": 2})
+    today = NOW.date()  # Friday 20 Nov, 10:00: same-day contact; Monday 23 Nov is a holiday
+    mail = confirmed(1)
+    mail = Delivery(mail.envelope, mail.event.model_copy(update={"contact_expected_from": today}))
+    await book_callbacks([mail], sessions, three_a_day, now=NOW)
+    (word,) = [ev.ScheduleAvailabilityChanged.model_validate(e.data)
+               for e in await outbox_events(sessions, with_availability=True)
+               if e.event_type == ev.ScheduleAvailabilityChanged.routing_key]
+    # one reply booked leaves 2, the margin: the day is kept for those already promised it
+    assert (word.first_free_email_day, word.first_free_day, word.busy) == (date(2026, 11, 24), today, False)

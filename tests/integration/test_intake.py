@@ -169,18 +169,21 @@ async def test_a_busy_desk_promises_the_schedulers_first_free_day_and_says_so(in
     from services.intake.consultations import note_availability
 
     client, sessions = intake
-    far = date.today() + timedelta(days=40)
+    far, far_for_mail = date.today() + timedelta(days=40), date.today() + timedelta(days=20)
     now = datetime.now(timezone.utc)
     news = [Delivery(ev.wrap(e, uuid.uuid4()), e) for e in (
-        ev.ScheduleAvailabilityChanged(first_free_day=far, busy=True, as_of=now),
+        ev.ScheduleAvailabilityChanged(first_free_day=far, busy=True, as_of=now, first_free_email_day=far_for_mail),
         ev.ScheduleAvailabilityChanged(first_free_day=date.today(), busy=False, as_of=now - timedelta(minutes=5)),
     )]
     await note_availability(news, sessions)  # the older word arrives in the same batch: ignored
     await note_availability(news[1:], sessions)  # and on its own, later: ignored too
     try:
-        answer = (await client.post("/api/v1/consultations", json=SUBMISSION)).json()
-        assert answer["contact_expected_from"] == far.isoformat()
+        answer = (await client.post("/api/v1/consultations", json=SUBMISSION)).json()  # a reply by e-mail
+        assert answer["contact_expected_from"] == far_for_mail.isoformat()
         assert answer["contact_may_take_longer"] is True
+        by_phone = {**SUBMISSION, "contact": {"method": "phone", "phone": "03-1234-5678"}}
+        answer = (await client.post("/api/v1/consultations", json=by_phone)).json()
+        assert (answer["contact_expected_from"], answer["contact_may_take_longer"]) == (far.isoformat(), True)
         page = await client.post("/consultations", data={
             "name": "見本 花子", "name_kana": "みほん はなこ", "role": "member", "member_no": "M0001",
             "contact_method": "email", "email": "hanako@example.com", "category": "in_person",

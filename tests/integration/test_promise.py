@@ -46,7 +46,8 @@ async def test_a_filling_day_moves_the_promise_and_the_booking_is_never_earlier(
     assert latest.first_free_day > first_day and latest.busy
     await note_availability([Delivery(ev.wrap(latest, uuid.UUID(int=0)), latest)], intake_sessions)
     try:
-        receipt = (await client.post("/api/v1/consultations", json=SUBMISSION)).json()
+        by_phone = {**SUBMISSION, "contact": {"method": "phone", "phone": "03-1234-5678"}}
+        receipt = (await client.post("/api/v1/consultations", json=by_phone)).json()
         assert receipt["contact_expected_from"] == latest.first_free_day.isoformat()
         assert receipt["contact_may_take_longer"] is True
 
