@@ -35,18 +35,51 @@ def receipt_body(receipt: consultations.Receipt) -> dict:
     }
 
 
+# The web form's fields, by the name the errors give them: (input name, label) for the summary.
+FORM_FIELDS = {
+    "consultant.name": ("name", "お名前"),
+    "consultant.name_kana": ("name_kana", "ふりがな"),
+    "consultant.role": ("role", "ご相談者の区分"),
+    "consultant.member_no": ("member_no", "会員番号"),
+    "institution.name": ("institution_name", "勤務先の医療機関・施設名"),
+    "institution.prefecture": ("institution_prefecture", "所在地（都道府県）"),
+    "institution.manager_member_no": ("manager_member_no", "開設者・管理者の会員番号"),
+    "contact.method": ("contact_method", "ご連絡方法"),
+    "contact.phone": ("phone", "電話番号"),
+    "contact.email": ("email", "メールアドレス"),
+    "category": ("category", "ご相談の種類"),
+    "summary": ("summary", "ご相談の内容"),
+    "urls": ("urls", "投稿のURL"),
+    "consent": ("consent", "個人情報の取り扱いへの同意"),
+}
+
+
+def error_summary(errors: list[dict]) -> list[dict]:
+    """The form's errors in the order of its fields, each with the input it links to."""
+    order = list(FORM_FIELDS)
+    listed = []
+    for e in errors:
+        field = e["field"] if e["field"] in FORM_FIELDS else e["field"].split(".")[0]
+        name, label = FORM_FIELDS.get(field, (None, None))
+        listed.append({"field": e["field"], "input": name, "label": label, "message": e["message"],
+                       "rank": order.index(field) if field in FORM_FIELDS else len(order)})
+    return sorted(listed, key=lambda item: item["rank"])
+
+
 def form_payload(form) -> dict:
     """The web form's flat fields in the shape of the JSON API."""
     def get(name: str) -> str | None:
         return (form.get(name) or "").strip() or None
+
+    def given(**fields) -> dict:  # a blank field is a missing one ("必須項目です"), not a wrong type
+        return {key: value for key, value in fields.items() if value is not None}
     return {
-        "consultant": {"name": get("name"), "name_kana": get("name_kana"), "role": get("role"),
-                       "member_no": get("member_no")},
-        "institution": {"name": get("institution_name"), "prefecture": get("institution_prefecture"),
-                        "manager_member_no": get("manager_member_no")},
-        "contact": {"method": get("contact_method"), "phone": get("phone"), "email": get("email")},
-        "category": get("category"),
-        "summary": get("summary"),
+        "consultant": given(name=get("name"), name_kana=get("name_kana"), role=get("role"),
+                            member_no=get("member_no")),
+        "institution": given(name=get("institution_name"), prefecture=get("institution_prefecture"),
+                             manager_member_no=get("manager_member_no")),
+        "contact": given(method=get("contact_method"), phone=get("phone"), email=get("email")),
+        **given(category=get("category"), summary=get("summary")),
         "urls": [u for u in (form.get("urls") or "").splitlines() if u.strip()],
         "consent": form.get("consent") == "yes",
     }
@@ -93,7 +126,8 @@ def router(sessions: Database, settings: Settings) -> APIRouter:
         except Rejected as problem:
             errors = {e["field"]: e["message"] for e in problem.errors}
             return templates.TemplateResponse(
-                request, "form.html", {"prefectures": PREFECTURES, "errors": errors, "values": dict(form)},
+                request, "form.html", {"prefectures": PREFECTURES, "errors": errors, "values": dict(form),
+                                       "summary": error_summary(problem.errors)},
                 status_code=422,
             )
         try:

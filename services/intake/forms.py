@@ -9,13 +9,44 @@ from pydantic_core import PydanticCustomError
 
 from shared.prefectures import PREFECTURES
 
-KANA = re.compile(r"[\u3041-\u3096\u30A1-\u30FA\u30FC\u30FB\s]+")
+# A reading, compared on its NFKC form (which folds half-width katakana, full-width tildes and
+# hyphens, and every width of space): words of kana, each word starting with a kana and going on
+# with kana or the marks typed inside a reading: the long-vowel mark and what is typed for it
+# (ASCII, full-width and Unicode hyphens, dashes, minus, tildes, wave dash), the iteration marks,
+# voicing marks left uncombined, and the middle dot of a foreign name.
+_KANA = "\u3041-\u3096\u30A1-\u30FA"
+_IN_READING = "\u30FC\\-\u2010-\u2015\u2212~\u301C\u309D\u309E\u30FD\u30FE\u3099\u309A\u30FB"
+READING_WORD = re.compile(f"[{_KANA}][{_KANA}{_IN_READING}]*")
+# the stand-alone voicing marks (゛゜) fold to a space and a mark: typed after a kana, they voice it
+_SPACING_VOICING = str.maketrans({"\u309B": "\u3099", "\u309C": "\u309A"})
+# what member numbers are made of in the registry (after NFKC and upper-casing)
+MEMBER_NO = re.compile(r"[0-9A-Z][0-9A-Z_-]*")
+_HYPHENS = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30FC", "-"))
 PHONE = re.compile(r"0\d{9,10}")
 MAX_URLS = 20
 
 
 def _problem(code: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(code, message)
+
+
+def is_reading(text: str) -> bool:
+    """Kana as a person types a reading, in any width, with spaces of any width between words."""
+    words = unicodedata.normalize("NFKC", text.translate(_SPACING_VOICING)).split()
+    return bool(words) and all(READING_WORD.fullmatch(word) for word in words)
+
+
+def member_number(text: str | None) -> str | None:
+    """A member number as the registry writes it: 'ｍ－０００１ ' -> 'M-0001'; None when blank.
+    Raises when it holds what no member number has (kanji, kana, symbols)."""
+    if not text:
+        return None
+    number = "".join(unicodedata.normalize("NFKC", text).upper().translate(_HYPHENS).split())
+    if not number:
+        return None
+    if not MEMBER_NO.fullmatch(number):
+        raise _problem("member_no_format", "会員番号は英数字で入力してください（全角・半角のどちらでも入力できます）")
+    return number
 
 
 class Strict(BaseModel):
@@ -31,14 +62,15 @@ class ConsultantForm(Strict):
     @field_validator("name_kana")
     @classmethod
     def _kana(cls, v: str) -> str:
-        if not KANA.fullmatch(v):
+        # kept as typed (only trimmed): eligibility folds widths itself when it compares
+        if not is_reading(v):
             raise _problem("kana_only", "ふりがなはひらがなまたはカタカナで入力してください")
         return v
 
     @field_validator("member_no")
     @classmethod
     def _member_no(cls, v: str | None) -> str | None:
-        return unicodedata.normalize("NFKC", v).strip().upper() or None if v else None
+        return member_number(v)
 
 
 class InstitutionForm(Strict):
@@ -56,7 +88,7 @@ class InstitutionForm(Strict):
     @field_validator("manager_member_no")
     @classmethod
     def _member_no(cls, v: str | None) -> str | None:
-        return unicodedata.normalize("NFKC", v).strip().upper() or None if v else None
+        return member_number(v)
 
 
 class ContactForm(Strict):

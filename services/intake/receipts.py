@@ -13,7 +13,8 @@ STATUS_LABELS_JA = {
     "received": "受付済み",
     "under_review": "確認中",
     "eligible": "ご相談の対象として確認済み",
-    "ineligible": "対象外",
+    # never a bare 対象外: the status page and the e-mail explain, and say how to have it checked
+    "ineligible": "ご相談の対象として確認できませんでした",
     "scheduled": "ご連絡日時が決まりました",
     "unreachable": "お電話でご連絡できませんでした",
 }

@@ -1,10 +1,12 @@
-"""The notifier's consumers: acknowledge receipts, issue tasks for operators, note callbacks
-that could not be booked, fall back to e-mail or an operator when calls did not reach.
+"""The notifier's consumers: acknowledge receipts, tell a consultant the desk cannot take the
+consultation (e-mail or an operator), issue tasks for operators, note callbacks that could not
+be booked, fall back to e-mail or an operator when calls did not reach.
 Its handlers are given a Notifier: the database, the settings and the mailer."""
 from dataclasses import dataclass
 
 from services.notifier import tasks
 from services.notifier.acknowledging import acknowledge
+from services.notifier.declining import decline
 from services.notifier.fallback import fall_back
 from services.notifier.sending import Mailer
 from services.notifier.unschedulable import note_unschedulable
@@ -40,7 +42,7 @@ async def review(deliveries: list[Delivery[ev.EligibilityReviewRequested]], deps
 
 @subscriptions.on(ev.EligibilityRejected)
 async def rejected(deliveries: list[Delivery[ev.EligibilityRejected]], deps: Notifier) -> None:
-    await tasks.order_tasks(deliveries, deps.sessions, "notifier.rejected", tasks.decline_order)
+    await decline(deliveries, deps.sessions, deps.mailer, deps.settings)
 
 
 @subscriptions.on(ev.CallbackUnschedulable)

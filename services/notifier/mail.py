@@ -110,3 +110,60 @@ def _fallback_body(c: Addressee, what_happened: str, desk_phone: str, desk_hours
 {DESK_NAME}
 （このメールにお心当たりのない場合は、お手数ですが破棄してください）
 """
+
+
+# Public lines for what the desk cannot take on; a short list, the same on intake's status page
+# (services/intake/templates/ineligible.html).
+HELP_LINES = (
+    "・脅迫やつきまといなど、身の危険を感じるとき：\n"
+    "　警察相談専用電話 #9110（お近くの警察の相談窓口につながります。差し迫った危険があるときは 110番）\n"
+    "・インターネット上の誹謗中傷：\n"
+    "　法務局「みんなの人権110番」 0570-003-110"
+)
+
+
+def rejection(c: Addressee, mail_from: str, desk_phone: str, desk_hours: str) -> Message:
+    """When eligibility could not confirm the consultant (eligibility.rejected.v1, whatever its
+    reason): thank them, say why the desk cannot take it on as far as the registry shows, ask them
+    to call if it may be a mistake, and point to public help. Never a bare 対象外, never why they
+    called."""
+    if not c.email:
+        raise ValueError(f"consultation {c.consultation_id} has no e-mail address to write to")
+    message = MIMEText(_rejection_body(c, desk_phone, desk_hours), "plain", "utf-8")
+    message["Subject"] = Header(f"【受付番号 {c.receipt_no}】ご相談の受付についてのお知らせ", "utf-8")
+    message["From"] = mail_from
+    message["To"] = c.email
+    message["Message-ID"] = message_id("rejection", c.consultation_id)
+    return message
+
+
+def _rejection_body(c: Addressee, desk_phone: str, desk_hours: str) -> str:
+    return f"""{c.consultant_name} 様
+
+{DESK_NAME}です。
+このたびは、相談窓口にご連絡いただき、ありがとうございます。
+おつらい状況のなか、ご相談をお寄せくださったことと思います。
+受付番号 {c.receipt_no} のご相談について、お知らせいたします。
+
+この窓口は、医師会の会員の方と、会員が開設・管理する医療機関・介護施設で
+働く方のための窓口です。
+医師会の会員名簿で確認できた範囲では、今回のご相談は、この決まりにより
+窓口でお受けすることができませんでした。
+お力になれず、申し訳ありません。
+
+名簿の登録内容や、ご入力いただいた内容（会員番号、勤務先の名称など）に
+誤りがあることも考えられます。
+お心当たりのある場合や、確認をご希望の場合は、お手数ですが相談窓口まで
+お電話ください。受付番号をお伝えいただければ、あらためてお調べします。
+
+相談窓口: {desk_phone}（{desk_hours}、祝日・年末年始を除く）
+
+そのほかの相談先
+{HELP_LINES}
+
+このメールへのご返信には、ご相談の詳しい内容や個人情報をお書きにならないでください。
+
+――――
+{DESK_NAME}
+（このメールにお心当たりのない場合は、お手数ですが破棄してください）
+"""

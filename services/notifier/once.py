@@ -1,5 +1,6 @@
 """An e-mail of one kind sent once per consultation (guarantee 4), whatever the kind: the
-acknowledgement of a receipt, the fallback after calls that did not reach the consultant.
+acknowledgement of a receipt, the rejection, the fallback after calls that did not reach the
+consultant.
 
 The notification row (unique per consultation and kind) moves `sending -> sent`; each mail's
 hand-over and outcome are recorded as it goes (handovers.HandoverRecord), and the whole batch

@@ -55,7 +55,8 @@ def review_order(event: ev.EligibilityReviewRequested) -> TaskOrder:
 
 
 def decline_order(event: ev.EligibilityRejected) -> TaskOrder:
-    # No automated rejection mail: an operator tells the consultant, kindly, in person.
+    # a consultant who asked for a call (or whose copy is late) hears it from an operator, in
+    # person; one who asked for e-mail gets the rejection mail instead (declining.py)
     return TaskOrder(event.consultation_id, "decline", reason=event.reason)
 
 

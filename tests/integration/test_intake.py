@@ -222,3 +222,73 @@ async def test_a_later_call_attempt_moves_the_slot_and_an_exhausted_callback_say
     await follow([Delivery(ev.wrap(exhausted, cid), exhausted)], "unreachable", sessions, "intake.exhausted")
     page = await client.post("/status", data={"receipt_no": receipt["receipt_no"], "status_token": receipt["status_token"]})
     assert "つながりませんでした" in page.text and "desk-phone" in page.text
+
+
+HALF_WIDTH_KANA, FULL_WIDTH_NO = "ﾐﾎﾝ\u3000ﾊﾅｺ", "Ｍ０００１"
+
+
+async def stored(sessions, receipt_no: str):
+    async with sessions() as s:
+        row = (await s.execute(select(consultations).where(consultations.c.receipt_no == receipt_no))).one()
+        body = await s.scalar(select(outbox.c.body).where(outbox.c.correlation_id == row.id))
+    return row, ConsultationReceived.model_validate(Envelope.model_validate_json(body).data)
+
+
+async def test_a_half_width_reading_and_a_full_width_member_number_are_taken_as_typed(intake):
+    """What eligibility's matching folds itself, intake takes: the reading is stored and forwarded
+    as typed, the member number half-width."""
+    client, sessions = intake
+    api_answer = await client.post("/api/v1/consultations", json=dict(SUBMISSION, consultant={
+        "name": "見本 花子", "name_kana": f" {HALF_WIDTH_KANA}\u3000", "role": "member", "member_no": FULL_WIDTH_NO}))
+    assert api_answer.status_code == 202
+    form_answer = await client.post("/consultations", data={
+        "name": "見本 花子", "name_kana": HALF_WIDTH_KANA, "role": "member", "member_no": FULL_WIDTH_NO,
+        "contact_method": "phone", "phone": "03-1234-5678", "category": "in_person",
+        "summary": "待合室で大声で威圧されました。", "consent": "yes"})
+    assert form_answer.status_code == 200 and "ご相談を受け付けました" in form_answer.text
+    form_receipt_no = form_answer.text.split('id="receipt-no">')[1].split("<")[0]
+    for receipt_no in (api_answer.json()["receipt_no"], form_receipt_no):
+        row, event = await stored(sessions, receipt_no)
+        assert (row.consultant_name_kana, row.member_no) == (HALF_WIDTH_KANA, "M0001")
+        assert (event.consultant.name_kana, event.consultant.member_no) == (HALF_WIDTH_KANA, "M0001")
+
+
+async def test_a_reading_in_kanji_is_refused_and_the_form_comes_back_as_typed(intake):
+    client, sessions = intake
+    api_answer = await client.post("/api/v1/consultations", json=dict(SUBMISSION, consultant={
+        "name": "見本 花子", "name_kana": "見本 花子", "role": "member", "member_no": "M0001"}))
+    assert api_answer.status_code == 422
+    assert api_answer.json()["errors"] == [{"field": "consultant.name_kana", "code": "kana_only",
+                                            "message": "ふりがなはひらがなまたはカタカナで入力してください"}]
+    page = await client.post("/consultations", data={
+        "name": "見本 花子", "name_kana": "見本 花子", "role": "member", "member_no": FULL_WIDTH_NO,
+        "contact_method": "phone", "phone": "03-1234-5678", "category": "in_person",
+        "summary": "待合室で大声で威圧されました。", "consent": "yes"})
+    assert page.status_code == 422
+    summary = page.text.split('id="error-summary"')[1].split("</div>")[0]
+    assert '<a href="#f-name_kana">ふりがな：ふりがなはひらがなまたはカタカナで入力してください</a>' in summary
+    assert summary.count("<li>") == 1  # only what is wrong
+    assert 'id="f-name_kana" name="name_kana" value="見本 花子"' in page.text
+    assert f'name="member_no" value="{FULL_WIDTH_NO}"' in page.text  # as typed, to send again
+    assert await counts(sessions) == (0, 0)
+
+
+async def test_an_ineligible_receipt_explains_kindly_and_gives_the_desks_phone(intake, desk):
+    client, sessions = intake
+    receipt = (await client.post("/api/v1/consultations", json=SUBMISSION)).json()
+    cid = uuid.UUID(receipt["consultation_id"])
+    rejected = ev.EligibilityRejected(consultation_id=cid, receipt_no=receipt["receipt_no"], reason="withdrawn_member")
+    await follow([Delivery(ev.wrap(rejected, cid), rejected)], "ineligible", sessions, "intake.rejected")
+    page = await client.post("/status", data={"receipt_no": receipt["receipt_no"],
+                                              "status_token": receipt["status_token"]})
+    assert page.status_code == 200
+    text = page.text
+    assert desk.desk_phone in text and desk.desk_hours in text
+    assert f'href="tel:{desk.desk_phone.replace("-", "")}"' in text
+    assert "ありがとうございます" in text and "会員名簿で確認できた範囲では" in text and "誤り" in text
+    assert "#9110" in text and "0570-003-110" in text
+    assert "対象外" not in text
+    assert "以降にご連絡します" not in text  # no contact is promised for a consultation not taken on
+    api_answer = await client.get(f"/api/v1/consultations/{receipt['receipt_no']}",
+                                  headers={"X-Status-Token": receipt["status_token"]})
+    assert api_answer.json()["status"] == "ineligible" and api_answer.json()["status_label"] != "対象外"

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, insert, select
 
 from services.notifier.acknowledging import acknowledge
+from services.notifier.declining import decline
 from services.notifier.orm import consultations, notifications, outbox, pending, possible_duplicates, tasks
 from services.notifier.sending import MailNotSent, SmtpMailer
 from services.notifier import tasks as task_cases
@@ -281,6 +282,40 @@ async def test_review_and_decline_tasks_carry_the_reason(sessions, desk):
     await on_rejected(rejected, ev.wrap(rejected, cid), sessions)
     issued = await outbox_events(sessions, cid, ev.TaskIssued)
     assert sorted((t.kind, t.reason) for t in issued) == [("decline", "not_a_member"), ("review", "member_not_found")]
+
+
+def rejected_delivery(event, reason: str = "withdrawn_member") -> Delivery:
+    rejected = ev.EligibilityRejected(consultation_id=event.consultation_id, receipt_no=event.receipt_no, reason=reason)
+    return Delivery(ev.wrap(rejected, event.consultation_id), rejected)
+
+
+async def test_a_rejection_is_written_once_to_who_asked_for_email_in_kind_words(sessions, desk):
+    event, envelope = received()
+    await acknowledge([Delivery(envelope, event)], sessions, FakeMailer(), desk)
+    mailer, delivery = FakeMailer(), rejected_delivery(event)
+    await decline([delivery], sessions, mailer, desk)
+    await decline([delivery], sessions, mailer, desk)  # redelivered
+    assert len(mailer.sent) == 1
+    text = message_from_bytes(mailer.sent[0].as_bytes(), policy=policy.default).get_content()
+    assert desk.desk_phone in text and desk.desk_hours in text and "対象外" not in text
+    assert mailer.sent[0]["To"] == "hanako@example.jp"
+    sent = await outbox_events(sessions, event.consultation_id, ev.EmailSent)
+    assert sorted(e.kind for e in sent) == ["acknowledgement", "rejection"]
+    assert await outbox_events(sessions, event.consultation_id, ev.TaskIssued) == []
+
+
+async def test_a_rejection_for_who_asked_for_a_call_is_an_operators_task(sessions, desk):
+    """By phone with an address too: a person tells them; a late copy: the task waits for it."""
+    by_phone, envelope = received(method="phone")
+    await acknowledge([Delivery(envelope, by_phone)], sessions, FakeMailer(), desk)
+    late, late_envelope = received()
+    mailer = FakeMailer()
+    await decline([rejected_delivery(by_phone), rejected_delivery(late, "operator_rejected")], sessions, mailer, desk)
+    await acknowledge([Delivery(late_envelope, late)], sessions, FakeMailer(), desk)
+    assert mailer.sent == []
+    for event, reason in ((by_phone, "withdrawn_member"), (late, "operator_rejected")):
+        issued = await outbox_events(sessions, event.consultation_id, ev.TaskIssued)
+        assert [(t.kind, t.reason) for t in issued] == [("decline", reason)]
 
 
 async def test_received_and_scheduled_at_once_issue_each_task_once(sessions, desk):

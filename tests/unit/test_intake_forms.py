@@ -41,9 +41,62 @@ def test_consent_must_be_given():
     assert problems(valid(consent=False)) == {"consent": "consent_required"}
 
 
-def test_kana_must_be_kana():
-    codes = problems(valid(consultant={"name": "a", "name_kana": "Hanako", "role": "member", "member_no": "M1"}))
-    assert codes == {"consultant.name_kana": "kana_only"}
+def consultant(name_kana: str = "みほん はなこ", member_no: str | None = "M0001") -> dict:
+    return {"name": "見本 花子", "name_kana": name_kana, "role": "member", "member_no": member_no}
+
+
+@pytest.mark.parametrize("typed", [
+    "みほん はなこ",  # hiragana
+    "ミホン ハナコ",  # full-width katakana
+    "ﾐﾎﾝ ﾊﾅｺ",  # half-width katakana
+    "ﾔﾏﾀﾞ ﾊﾟｰｺ",  # half-width with voicing marks and long vowel
+    "サトー ケーコ", "サトｰ ケｰコ", "サト－ ケ－コ", "サト‐ ケ‐コ", "さと～ けいこ", "サト〜 ケ-コ",  # long vowels
+    "いすゞ ゆゝこ", "イスヾ ユヽコ",  # iteration marks
+    "ウ゛ィクトリア",  # an old-style stand-alone voicing mark
+    "ジョン・スミス",  # a foreign name's middle dot
+    "みほん\u3000はなこ", "みほん\u00a0はなこ", "みほん\tはなこ", "みほん  はなこ", "みほんはなこ",  # any space, or none
+])
+def test_a_reading_in_any_kana_width_is_accepted_as_typed(typed):
+    assert parse(valid(consultant=consultant(typed))).consultant.name_kana == typed
+
+
+def test_a_reading_is_kept_as_typed_only_trimmed():
+    form = parse(valid(consultant=consultant("\u3000 ﾐﾎﾝ\u3000ﾊﾅｺ\t\u00a0")))
+    assert form.consultant.name_kana == "ﾐﾎﾝ\u3000ﾊﾅｺ"
+
+
+@pytest.mark.parametrize("typed", [
+    "Hanako", "ｈａｎａｋｏ", "見本 花子", "みほん 花子", "みほん はなこ2", "みほん はなこ２",
+    "みほん！", "みほん@はなこ", "★はなこ", "ーはなこ", "ー", "ゝ", "\u3000",
+])
+def test_kanji_latin_digits_and_symbols_are_not_a_reading(typed):
+    with pytest.raises(Rejected) as caught:
+        parse(valid(consultant=consultant(typed)))
+    errors = {e["field"]: (e["code"], e["message"]) for e in caught.value.errors}
+    if typed.strip():
+        assert errors == {"consultant.name_kana": ("kana_only", "ふりがなはひらがなまたはカタカナで入力してください")}
+    else:
+        assert errors["consultant.name_kana"][0] == "string_too_short"
+
+
+@pytest.mark.parametrize("typed, number", [
+    ("M0001", "M0001"), ("Ｍ０００１", "M0001"), ("ｍ０００１", "M0001"), ("０１２３４５", "012345"),
+    (" Ｍ－０００１\u3000", "M-0001"), ("M‐0001", "M-0001"), ("Mー0001", "M-0001"), ("M 0001", "M0001"),
+])
+def test_member_numbers_are_accepted_in_any_width_and_stored_half_width(typed, number):
+    form = parse(valid(consultant=consultant(member_no=typed),
+                       institution={"name": "架空クリニック", "manager_member_no": typed}))
+    assert (form.consultant.member_no, form.institution.manager_member_no) == (number, number)
+
+
+def test_a_member_number_holds_only_letters_digits_and_hyphens():
+    for typed in ("会員", "M#1", "わからない"):
+        codes = problems(valid(consultant=consultant(member_no=typed),
+                               institution={"name": "架空クリニック", "manager_member_no": typed}))
+        assert codes == {"consultant.member_no": "member_no_format",
+                         "institution.manager_member_no": "member_no_format"}
+    blank = parse(valid(institution={"name": "架空クリニック", "manager_member_no": "\u3000"}))
+    assert blank.institution.manager_member_no is None
 
 
 def test_contact_must_reach_the_consultant():

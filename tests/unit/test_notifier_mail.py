@@ -116,3 +116,32 @@ def test_when_the_desk_was_busy_the_acknowledgement_says_contact_takes_several_d
     busy = body(mail.acknowledgement(Copy(contact_may_take_longer=True), "desk@example.invalid"))
     assert "ご相談が集中しているため" in busy and "ご相談が集中しているため" not in usual
     assert "混み合っている場合は" in usual
+
+
+def rejection(copy: Copy | None = None):
+    return mail.rejection(copy or Copy(), "desk@example.invalid", "03-1234-5678", "平日 9:00〜18:00")
+
+
+def test_the_rejection_thanks_explains_and_says_how_to_have_it_checked_by_phone():
+    message = rejection()
+    assert received(message)["Subject"] == "【受付番号 PH-261124-00017】ご相談の受付についてのお知らせ"
+    text = body(message)
+    assert text.startswith("山田 花子 様")
+    assert "ご連絡いただき、ありがとうございます" in text
+    assert "会員名簿で確認できた範囲では" in text and "お受けすることができませんでした" in text
+    assert "会員が開設・管理する医療機関・介護施設" in text  # the desk's rule, in words
+    assert "誤りがあることも考えられます" in text and "お電話ください" in text
+    assert "相談窓口: 03-1234-5678（平日 9:00〜18:00、祝日・年末年始を除く）" in text
+    assert "受付番号 PH-261124-00017" in text
+    assert "#9110" in text and "みんなの人権110番" in text and "0570-003-110" in text
+    assert "対象外" not in text and "対象外" not in received(message)["Subject"]
+    assert message["Message-ID"] == f"<rejection.{CONSULTATION_ID}@payhara-desk.invalid>"
+
+
+def test_the_rejection_never_carries_the_summary_or_urls_and_needs_an_address():
+    copy = Copy()
+    wire = rejection(copy).as_string()
+    for secret in (copy.summary, *copy.urls, "http"):
+        assert secret not in body(rejection(copy)) and secret not in wire
+    with pytest.raises(ValueError, match=str(CONSULTATION_ID)):
+        rejection(Copy(email=None))
