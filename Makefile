@@ -30,6 +30,7 @@ bench: install services
 	$(BENCH_ENV) $(PY) bench/consume.py
 	$(BENCH_ENV) $(PY) bench/pipeline.py
 	$(BENCH_ENV) $(PY) bench/booking.py
+	$(BENCH_ENV) $(PY) bench/registry_import.py
 
 # the fault suite, on demand: its own PostgreSQL and RabbitMQ, every service killed, stopped and
 # fed poison under load (chaos/run.py); not part of `make test`

@@ -1,142 +1,154 @@
-"""Import of the member registry: both files are checked whole, then replace the registry in one
+"""Import of the member registry (`payhara members import`). Both files stream row by row into
+staging tables; only when both turned out sound do they replace the registry, in the same
 transaction, so a consultation is always judged against one complete registry, old or new."""
-import csv
-import io
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
+from typing import NamedTuple
 
-from sqlalchemy import delete, insert, text
+import asyncpg
+from sqlalchemy import delete, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.eligibility.orm import institutions, members
+from services.eligibility import rules
+from services.eligibility.orm import SCHEMA, institutions, members
 from services.eligibility.registry_csv import (
+    ENCODING_NAMES,
+    MAX_ERRORS,
     InstitutionRow,
     MemberRow,
-    RegistryFileError,
+    RegistryFile,
     RowError,
-    normalize_member_no,
-    normalize_name,
-    parse_institutions,
-    parse_members,
+    UndecodableFile,
+    detect_encoding,
+    read_institutions,
+    read_members,
 )
 from shared.db import Database, make_engine, make_sessions
 from shared.settings import get_settings
 
-LINK_FIELDS = ("founder_member_no", "manager_member_no")
+MEMBER_COLUMNS = ("member_no", "name", "name_kana", "name_key", "kana_key", "prefecture", "status",
+                  "imported_at")
+INSTITUTION_COLUMNS = ("institution_id", "name", "name_normalized", "kind", "prefecture",
+                       "founder_member_no", "manager_member_no")
+CHUNK_BYTES = 1 << 20  # a read of the encoding check; a chunk ends at a line break
+
+Problem = tuple[str, RowError]  # the file, and what is wrong in it
 
 
-def check_links(members_: list[MemberRow], institutions_: list[InstitutionRow],
-                institution_lines: Mapping[str, int] | None = None) -> None:
-    """Every founder or manager number must be a member of the same import (pure)."""
-    known = {normalize_member_no(m.member_no) for m in members_}
-    lines = institution_lines or {}
-    errors = [
-        RowError(lines.get(i.institution_id, 0), field, "unknown_member",
-                 f"{field} {number} は会員ファイルにありません")
-        for i in institutions_ for field in LINK_FIELDS
-        if (number := getattr(i, field)) and normalize_member_no(number) not in known
-    ]
-    if errors:
-        raise RegistryFileError(errors)
+class Imported(NamedTuple):
+    members: int
+    institutions: int
+    without_member: int  # institutions whose founder and manager are both blank or not members
 
 
-async def replace_registry(sessions: Database, members_: list[MemberRow],
-                           institutions_: list[InstitutionRow], *,
-                           institution_lines: Mapping[str, int] | None = None) -> tuple[int, int]:
-    """Replace the whole registry; returns (members, institutions) imported. Raises
-    RegistryFileError before touching the database when an institution names a non-member."""
-    check_links(members_, institutions_, institution_lines)
+class Refused(Exception):
+    """A file is unsound: nothing was changed."""
+
+    def __init__(self, problems: list[Problem], cut_off: bool = False) -> None:
+        self.problems, self.cut_off = problems, cut_off
+        super().__init__(f"{len(problems)} problems")
+
+
+async def replace_registry(sessions: Database, members_: Iterable[MemberRow],
+                           institutions_: Iterable[InstitutionRow]) -> Imported:
+    """Replace the whole registry with these rows (RegistryFiles as they are read, or lists).
+    Raises Refused, the registry unchanged, when a RegistryFile turned out unsound."""
     imported_at = datetime.now(timezone.utc)
-    member_rows = [
-        {"member_no": normalize_member_no(m.member_no), "name": m.name, "name_kana": m.name_kana,
-         "prefecture": m.prefecture, "status": m.status, "imported_at": imported_at}
-        for m in members_
-    ]
-    institution_rows = [
-        {"institution_id": i.institution_id, "name": i.name, "name_normalized": normalize_name(i.name),
-         "kind": i.kind, "prefecture": i.prefecture,
-         "founder_member_no": normalize_member_no(i.founder_member_no) if i.founder_member_no else None,
-         "manager_member_no": normalize_member_no(i.manager_member_no) if i.manager_member_no else None}
-        for i in institutions_
-    ]
-    async with sessions.begin() as session:
-        # Two imports at once would interleave their deletes and inserts; readers (verdicts)
-        # are not blocked and keep seeing the previous registry until the commit.
-        await session.execute(text(
-            f'lock table "{members.schema}".members, "{institutions.schema}".institutions in exclusive mode'
+    async with sessions.begin() as conn:
+        # This statement opens the transaction; COPY runs on the same connection, within it.
+        for table in ("members", "institutions"):
+            await conn.execute(text(f'create temp table {table}_new (like "{SCHEMA}".{table}) on commit drop'))
+        copy = (await conn.get_raw_connection()).driver_connection.copy_records_to_table
+        await copy("members_new", columns=MEMBER_COLUMNS,
+                   records=(_member_record(m, imported_at) for m in members_))
+        await copy("institutions_new", columns=INSTITUTION_COLUMNS, records=map(_institution_record, institutions_))
+        files = [f for f in (members_, institutions_) if isinstance(f, RegistryFile)]
+        if problems := [(f.source, e) for f in files for e in f.errors]:
+            raise Refused(problems, cut_off=any(f.cut_off for f in files))
+
+        # The swap. EXCLUSIVE lets plain reads through (TRUNCATE's lock would not): verdicts keep
+        # seeing the old registry until the commit; a second import waits here for this one.
+        await conn.execute(text(f'lock table "{SCHEMA}".members, "{SCHEMA}".institutions in exclusive mode'))
+        await conn.execute(delete(institutions))
+        await conn.execute(delete(members))
+        counts = [(await conn.execute(text(
+            f'insert into "{SCHEMA}".{table} ({",".join(columns)}) select {",".join(columns)} from {table}_new'
+        ))).rowcount for table, columns in (("members", MEMBER_COLUMNS), ("institutions", INSTITUTION_COLUMNS))]
+        without_member = await conn.scalar(text(
+            f'select count(*) from "{SCHEMA}".institutions i'
+            f' where not exists (select from "{SCHEMA}".members m where m.member_no = i.founder_member_no)'
+            f' and not exists (select from "{SCHEMA}".members m where m.member_no = i.manager_member_no)'
         ))
-        await session.execute(delete(institutions))
-        await session.execute(delete(members))
-        if member_rows:
-            await session.execute(insert(members), member_rows)
-        if institution_rows:
-            await session.execute(insert(institutions), institution_rows)
-    return len(member_rows), len(institution_rows)
+    return Imported(counts[0], counts[1], without_member)
+
+
+def _member_record(m: MemberRow, imported_at: datetime) -> tuple:
+    return (rules.member_no(m.member_no), m.name, m.name_kana, rules.person_name(m.name), rules.kana(m.name_kana),
+            m.prefecture, m.status, imported_at)
+
+
+def _institution_record(i: InstitutionRow) -> tuple:
+    return (i.institution_id, i.name, rules.institution_key(i.name), i.kind, i.prefecture,
+            rules.member_no(i.founder_member_no) if i.founder_member_no else None,
+            rules.member_no(i.manager_member_no) if i.manager_member_no else None)
 
 
 async def import_files(members_path: str, institutions_path: str) -> int:
-    """`payhara members import`: 0 when imported, 2 when a file is refused (nothing changed)."""
-    texts = {}
+    """`payhara members import`: 0 imported, 2 a file refused, 1 a database problem; on 2 and 1
+    the registry is as it was."""
+    encodings = {}
     for path in (members_path, institutions_path):
         try:
-            with open(path, "rb") as file:
-                texts[path] = file.read().decode("utf-8-sig")
+            encodings[path] = detect_encoding(lambda: _chunks(path))
         except OSError as error:
             return _refuse(f"{path} を読み込めません: {error.strerror or error}")
-        except UnicodeDecodeError:
-            return _refuse(f"{path} は UTF-8 ではありません。UTF-8 で保存し直してください（Excel なら「CSV UTF-8」）")
-
-    problems: list[tuple[str, RowError]] = []
-    parsed = {}
-    for path, parse in ((members_path, parse_members), (institutions_path, parse_institutions)):
-        try:
-            parsed[path] = parse(texts[path])
-        except RegistryFileError as refused:
-            problems += [(path, e) for e in refused.errors]
-    if not problems and not parsed[members_path]:
-        problems.append((members_path, RowError(1, "", "no_members", "会員が 1 件もありません")))
-    if problems:
-        return _report(problems)
+        except UndecodableFile as undecodable:
+            return _report([(path, undecodable.error)])
 
     engine = make_engine(get_settings(), pool_size=1, for_batch_jobs=True)
     try:
-        counts = await replace_registry(
-            make_sessions(engine), parsed[members_path], parsed[institutions_path],
-            institution_lines=record_lines(texts[institutions_path], "institution_id"),
-        )
-    except RegistryFileError as refused:
-        return _report([(institutions_path, e) for e in refused.errors])
-    except (OSError, SQLAlchemyError) as error:
+        with open(members_path, encoding=encodings[members_path], newline="") as members_file, \
+                open(institutions_path, encoding=encodings[institutions_path], newline="") as institutions_file:
+            imported = await replace_registry(make_sessions(engine), read_members(members_file, members_path),
+                                              read_institutions(institutions_file, institutions_path))
+    except Refused as refused:
+        return _report(refused.problems, refused.cut_off)
+    except (OSError, SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         # The driver's message (no statement, no parameters: they hold names) says what to fix.
         reason = str(getattr(error, "orig", None) or error).splitlines()[0]
         print(f"データベースに取り込めませんでした（登録内容は変わっていません）: {reason}", file=sys.stderr)
         return 1
     finally:
         await engine.dispose()
-    print(f"会員 {counts[0]} 件、医療機関・施設 {counts[1]} 件を取り込みました")
+    print(f"会員 {imported.members} 件、医療機関・施設 {imported.institutions} 件を取り込みました"
+          f"（文字コード: 会員 {ENCODING_NAMES[encodings[members_path]]}、"
+          f"医療機関・施設 {ENCODING_NAMES[encodings[institutions_path]]}）")
+    if imported.without_member:
+        print(f"警告: 会員が開設者・管理者でない医療機関・施設が {imported.without_member} 件あります"
+              "（資格の根拠になりません）", file=sys.stderr)
     return 0
 
 
-def record_lines(text_: str, key: str) -> dict[str, int]:
-    """The physical line (header = 1) on which each record starts, by its normalised key."""
-    reader = csv.reader(io.StringIO(text_.removeprefix("\ufeff"), newline=""))
-    header = [cell.strip() for cell in next(reader, [])]
-    if key not in header:
-        return {}
-    found: dict[str, int] = {}
-    line_end = reader.line_num
-    for raw in reader:
-        line, line_end = line_end + 1, reader.line_num
-        if len(raw) == len(header):
-            found.setdefault(normalize_member_no(raw[header.index(key)]), line)
-    return found
+def _chunks(path: str) -> Iterator[bytes]:
+    """The file's bytes, each chunk ending at a line break (but the last)."""
+    with open(path, "rb") as file:
+        rest = b""
+        while block := file.read(CHUNK_BYTES):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            if cut:
+                yield block[:cut]
+            rest = block[cut:]
+        if rest:
+            yield rest
 
 
-def _report(problems: list[tuple[str, RowError]]) -> int:
+def _report(problems: list[Problem], cut_off: bool = False) -> int:
     for path, e in problems:
         print(f"{path}:{e.line} {e.field or '-'} {e.code} {e.message_ja}", file=sys.stderr)
-    print(f"{len(problems)} 件のエラーがあるため取り込みませんでした（登録内容は変わっていません）", file=sys.stderr)
+    found = f"{len(problems)} 件以上" if cut_off else f"{len(problems)} 件"  # MAX_ERRORS a file are shown
+    print(f"{found}のエラーがあるため取り込みませんでした（登録内容は変わっていません）", file=sys.stderr)
     return 2
 
 

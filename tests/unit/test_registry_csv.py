@@ -1,10 +1,12 @@
+import io
 from pathlib import Path
 
 import pytest
 
+from services.eligibility import rules
 from services.eligibility.registry_csv import (
-    PREFECTURES, InstitutionRow, MemberRow, RegistryFileError,
-    normalize_member_no, normalize_name, parse_institutions, parse_members,
+    MAX_ERRORS, PREFECTURES, InstitutionRow, MemberRow, RegistryFileError, UndecodableFile, detect_encoding,
+    normalize_member_no, normalize_name, parse_institutions, parse_members, read_members,
 )
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
@@ -82,16 +84,22 @@ def test_demo_registry_is_valid_and_consistent():
         assert {i.founder_member_no, i.manager_member_no} - {None} <= numbers
 
 
-# --- normalisation -------------------------------------------------------------------
+def test_an_institution_may_have_no_member_behind_it():
+    """The institution list can be wider than the membership: both numbers blank is a valid row."""
+    text = INSTITUTION_HEADER + "I0001,架空クリニック,medical,東京都,,\n"
+    assert parse_institutions(text) == [InstitutionRow("I0001", "架空クリニック", "medical", "東京都", None, None)]
 
-@pytest.mark.parametrize("raw", ["M0001", "Ｍ０００１", " m0001 ", "ｍ０００１\u3000"])
-def test_normalize_member_no(raw):
-    assert normalize_member_no(raw) == "M0001"
+
+# --- normalisation: the rules decide -----------------------------------------------------
+
+def test_the_old_normalisers_are_the_rules():
+    assert normalize_member_no is rules.member_no
+    assert normalize_name is rules.institution_key
 
 
-@pytest.mark.parametrize("raw", ["架空クリニック", " 架空 クリニック ", "架空\u3000クリニック", "架空ｸﾘﾆｯｸ"])
-def test_normalize_name(raw):
-    assert normalize_name(raw) == "架空クリニック"
+def test_identifiers_are_normalised_by_the_rules():
+    row = parse_members(MEMBER_HEADER + "ｍ０００１ ,見本 太郎,ミホン タロウ,東京都,active\n")[0]
+    assert row.member_no == rules.member_no("ｍ０００１") == "M0001"
 
 
 def test_there_are_47_prefectures():
@@ -104,6 +112,11 @@ def test_there_are_47_prefectures():
 @pytest.mark.parametrize("text", ["", "\ufeff", "\n\n"])
 def test_empty_file(text):
     assert codes(member_errors(text)) == [(1, "", "missing_header")]
+
+
+def test_a_members_file_without_members_is_refused_an_institutions_file_may_be_empty():
+    assert codes(member_errors(MEMBER_HEADER + "\n,,,,\n")) == [(3, "", "no_members")]
+    assert parse_institutions(INSTITUTION_HEADER) == []
 
 
 def test_header_problems_are_all_reported():
@@ -149,7 +162,6 @@ def test_prefecture_error_suggests_official_name():
     ("I0001,架空クリニック,,東京都,M0001,", "kind", "required"),
     ("I0001,架空クリニック,hospital,東京都,M0001,", "kind", "invalid_kind"),
     ("I0001,架空クリニック,medical,大阪,M0001,", "prefecture", "invalid_prefecture"),
-    ("I0001,架空クリニック,medical,東京都,,", "founder_member_no", "founder_or_manager_required"),
     ("I0001,架空クリニック,medical,東京都,M-0001?,", "founder_member_no", "invalid_identifier"),
     ("I0001,架空クリニック,medical,東京都,,M 2", "manager_member_no", "invalid_identifier"),
 ])
@@ -199,3 +211,75 @@ def test_line_numbers_count_quoted_multiline_cells():
     text = MEMBER_HEADER + 'M0001,"見本\n太郎",ミホン タロウ,東京都,active\n' \
         "M0002,架空 花子,カクウ ハナコ,大阪府,bad\n"
     assert codes(member_errors(text)) == [(4, "status", "invalid_status")]
+
+
+def test_a_nul_character_is_refused_with_its_column():
+    assert codes(member_errors(MEMBER_HEADER + "M0001,見本\x00太郎,ミホン タロウ,東京都,active\n")) == [
+        (2, "name", "nul_character")]
+
+
+# --- streaming -------------------------------------------------------------------------------
+
+def test_a_file_yields_its_rows_until_the_first_problem_then_only_collects_problems():
+    rows = [f"M{i:04d},見本 太郎,ミホン タロウ,東京都,active\n" for i in range(1, 6)]
+    rows[2] = "M0003,見本 太郎,ミホン タロウ,東京都,gone\n"
+    file = read_members(io.StringIO(MEMBER_HEADER + "".join(rows) + "M0001,x,x,東京都,active\n", newline=""))
+    assert [row.member_no for row in file] == ["M0001", "M0002"]
+    assert codes(file.errors) == [(4, "status", "invalid_status"), (7, "member_no", "duplicate_key")]
+    assert not file.cut_off
+
+
+def test_problems_stop_at_the_cap():
+    text = MEMBER_HEADER + "".join(f"M{i:04d},,ミホン タロウ,東京都,active\n" for i in range(MAX_ERRORS + 20))
+    file = read_members(io.StringIO(text, newline=""))
+    assert list(file) == []
+    assert len(file.errors) == MAX_ERRORS and file.cut_off
+    assert file.errors[-1].line == MAX_ERRORS + 1
+
+
+# --- encodings ---------------------------------------------------------------------------------
+
+def passes(data: bytes, size: int = 7):
+    """`read` for detect_encoding: chunks of about `size` bytes, each ending at a line break."""
+    lines = data.splitlines(keepends=True)
+    return lambda: iter([b"".join(lines[i:i + size]) for i in range(0, len(lines), size)] or [b""])
+
+
+SAMPLE = MEMBER_HEADER + "M0001,髙橋 﨑子,タカハシ サキコ,東京都,active\n" * 20
+
+
+@pytest.mark.parametrize("text, written_as, detected", [
+    (SAMPLE, "utf-8", "utf-8"),
+    (SAMPLE, "utf-8-sig", "utf-8-sig"),
+    (SAMPLE, "cp932", "cp932"),  # what Excel writes as "CSV" on a Japanese Windows
+    (MEMBER_HEADER, "ascii", "utf-8"),
+    ("", "ascii", "utf-8"),
+])
+def test_the_encoding_is_decided_from_the_bytes(text, written_as, detected):
+    data = text.encode(written_as)
+    assert detect_encoding(passes(data)) == detected
+    assert data.decode(detected) == text
+
+
+def undecodable(data: bytes) -> UndecodableFile:
+    with pytest.raises(UndecodableFile) as excinfo:
+        detect_encoding(passes(data))
+    return excinfo.value
+
+
+def test_neither_utf8_nor_cp932_is_refused_with_line_and_byte():
+    data = SAMPLE.encode("cp932")
+    bad = data.index(b"\n", data.index(b"\n", len(MEMBER_HEADER) + 1) + 1) + 1 + 6  # line 4, 7th byte
+    refused = undecodable(data[:bad] + b"\x82\x20" + data[bad:])
+    assert (refused.error.line, refused.error.code, refused.byte) == (4, "undecodable", bad + 1)
+    assert "4 行目" in refused.error.message_ja and f"{bad + 1} バイト目" in refused.error.message_ja
+
+
+def test_a_bom_means_utf8_even_when_the_rest_would_read_as_cp932():
+    refused = undecodable(b"\xef\xbb\xbf" + SAMPLE.encode("cp932"))
+    assert (refused.error.line, refused.error.code) == (2, "undecodable")
+    assert "UTF-8（BOM 付き）" in refused.error.message_ja
+
+
+def test_utf16_is_refused_by_name():
+    assert undecodable(SAMPLE.encode("utf-16")).error.code == "utf16_not_supported"
