@@ -117,6 +117,7 @@ class EligibilityConfirmed(Event):
     urgent: bool = False
     preferred_time: PreferredTime = "any"
     contact_method: ContactMethod = "phone"
+    decided_by: str | None = None  # added within v1: the operator who decided; None, the registry
 
 
 class EligibilityRejected(Event):
@@ -124,6 +125,15 @@ class EligibilityRejected(Event):
     consultation_id: uuid.UUID
     receipt_no: str
     reason: str
+    decided_by: str | None = None  # added within v1: the operator who decided; None, the registry
+
+
+class ReviewCandidate(BaseModel):
+    """A registry entry close to what the consultant gave, for the operator who reviews."""
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    ref: str  # a member number or an institution id
+    name: str  # the registry's name
+    why: str  # machine code: why it is close (same_name, other_kind, similar_name, ...)
 
 
 class EligibilityReviewRequested(Event):
@@ -131,6 +141,19 @@ class EligibilityReviewRequested(Event):
     consultation_id: uuid.UUID
     receipt_no: str
     reason: str
+    candidates: list[ReviewCandidate] = []  # added within v1: at most 5
+
+
+class EligibilityDecided(Event):
+    """An operator's decision on a consultation under review; eligibility applies the first one
+    and publishes the final verdict (the operator's note stays in the console)."""
+    routing_key: ClassVar[str] = "eligibility.decided.v1"
+    consultation_id: uuid.UUID
+    receipt_no: str
+    operator_id: str = Field(min_length=1, max_length=64)
+    decision: Literal["confirm", "reject"]
+    reason: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")  # a reason code, never free text
+    decided_at: AwareDatetime
 
 
 # --- scheduler --------------------------------------------------------------------------------
@@ -230,6 +253,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     EligibilityConfirmed,
     EligibilityRejected,
     EligibilityReviewRequested,
+    EligibilityDecided,
     CallbackScheduled,
     CallbackUnschedulable,
     CallOutcomeRecorded,

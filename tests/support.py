@@ -17,14 +17,19 @@ from shared.topology import SERVICES
 ROOT = Path(__file__).resolve().parents[1]
 
 OPERATOR = ("e2e-operator", "correct horse battery staple")
-ACTIVE_MEMBERS = ["M0001", "M0002", "M0003", "M0004", "M0006"]  # of demo/: each one is confirmed and booked
+# active members of demo/, with their names as a consultant types them (the reading in hiragana):
+# each one is confirmed and booked
+ACTIVE_MEMBERS = {"M0001": ("見本 太郎", "みほん たろう"), "M0002": ("架空 花子", "かくう はなこ"),
+                  "M0003": ("仮名 一郎", "かめい いちろう"), "M0004": ("試験 次郎", "しけん じろう"),
+                  "M0006": ("模擬 良子", "もぎ りょうこ")}
 
 
 def submission(i: int) -> dict:
     """The i-th consultation of a run: an active member, by e-mail when i is odd, else by phone."""
+    member_no = list(ACTIVE_MEMBERS)[i % len(ACTIVE_MEMBERS)]
+    name, reading = ACTIVE_MEMBERS[member_no]
     return {
-        "consultant": {"name": f"見本 {i}", "name_kana": "みほん", "role": "member",
-                       "member_no": ACTIVE_MEMBERS[i % len(ACTIVE_MEMBERS)]},
+        "consultant": {"name": name, "name_kana": reading, "role": "member", "member_no": member_no},
         "contact": {"method": "email" if i % 2 else "phone", "phone": "0312345678", "email": f"c{i}@example.com"},
         "category": "in_person",
         "summary": "受付で大声で威圧され、診療の指示を拒まれました。",
@@ -164,3 +169,17 @@ async def seed(settings) -> None:
     await replace_registry(sessions, members, institutions)
     await add_operator(sessions, OPERATOR[0], "試験用オペレーター", OPERATOR[1])
     await engine.dispose()
+
+
+async def publish_envelopes(channel, envelopes, routing_key: str) -> None:
+    """Publish `envelopes` to the desk's exchange as the relay does (persistent, confirmed,
+    mandatory): the same envelope twice is a redelivery of one event."""
+    import aio_pika
+
+    from shared.topology import EVENTS_EXCHANGE
+
+    exchange = await channel.get_exchange(EVENTS_EXCHANGE)
+    for envelope in envelopes:
+        message = aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.event_id),
+                                   delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        await exchange.publish(message, routing_key=routing_key, mandatory=True)

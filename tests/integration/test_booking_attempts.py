@@ -20,7 +20,8 @@ from shared import events as ev
 from shared.calendar import JST, is_business_day, to_japan
 from shared.db import make_engine, make_sessions
 from shared.messaging import Consumers, Delivery
-from shared.topology import EVENTS_EXCHANGE, queue_name
+from shared.topology import queue_name
+from tests.support import publish_envelopes
 from tests.integration import test_booking
 from tests.integration.test_booking import NOW, confirmed, outbox_events, slot_table
 
@@ -257,11 +258,8 @@ async def test_an_outcome_delivered_twice_by_the_broker_moves_the_booking_once(s
         queue = await channel.get_queue(queue_name("scheduler", ev.CallOutcomeRecorded))
         await queue.purge()
         await consumers.start()
-        exchange = await channel.get_exchange(EVENTS_EXCHANGE)
-        for envelope in (first.envelope, first.envelope, second.envelope):
-            message = aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.event_id),
-                                       delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-            await exchange.publish(message, routing_key=ev.CallOutcomeRecorded.routing_key, mandatory=True)
+        await publish_envelopes(channel, (first.envelope, first.envelope, second.envelope),
+                                ev.CallOutcomeRecorded.routing_key)
         for _ in range(200):  # both event ids handled
             async with sessions() as s:
                 if await s.scalar(select(func.count()).select_from(inbox).where(inbox.c.consumer == CONSUMER)) == 2:
