@@ -105,6 +105,19 @@ async def submit(form: ConsultationForm, channel: str, sessions: Database, seria
     return Receipt(consultation_id, receipt_no, token, received_at, expected, promise.may_take_longer)
 
 
+class Submissions:
+    """What every entry point submits through, one per process: the database, the receipt serials
+    and the scheduler's first free day as last read."""
+
+    def __init__(self, sessions: Database):
+        self.sessions = sessions
+        self.serials = ReceiptSerials()
+        self.first_free = FirstFreeDay()
+
+    async def submit(self, form: ConsultationForm, channel: str) -> Receipt:
+        return await submit(form, channel, self.sessions, self.serials, self.first_free)
+
+
 async def status_of(receipt_no: str, token: str | None, sessions: Database) -> dict | None:
     """The consultant's view of their receipt, or None when the receipt or token is wrong
     (the caller cannot tell which)."""

@@ -1,12 +1,23 @@
 """Composition root of intake: settings, database, broker, consumers, HTTP."""
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from services.intake import api, handlers, unavailable
+from services.intake import api, handlers, unavailable, web
+from services.intake.consultations import Submissions
 from services.intake.orm import outbox
+from shared.db import Database
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings, get_settings
 
 SERVICE = "intake"
+
+
+def routes(sessions: Database, settings: Settings) -> APIRouter:
+    """The JSON API and the pages, over one set of use cases."""
+    submissions = Submissions(sessions)
+    both = APIRouter()
+    both.include_router(api.router(sessions, submissions))
+    both.include_router(web.router(sessions, settings, submissions))
+    return both
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -14,6 +25,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime.assemble(SERVICE, settings or get_settings(), outbox, serves_without_broker=True)
     runtime.consumers.include(handlers.subscriptions, runtime.sessions)
     app = runtime.app()
-    app.include_router(api.router(runtime.sessions, runtime.settings))
-    unavailable.install(app, api.templates)
+    app.include_router(routes(runtime.sessions, runtime.settings))
+    unavailable.install(app, web.templates)
     return app

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text
 
 from services.eligibility import handlers as eligibility_handlers
 from services.eligibility.orm import verdicts
-from services.intake import api, receipts, unavailable
+from services.intake import main as intake_main, receipts, unavailable, web
 from services.intake.orm import consultations
 from shared import events as ev
 from shared.db import make_engine, make_sessions
@@ -117,8 +117,8 @@ async def intake_through(desk, database_proxy):
                        db_pool_timeout_s=1.0)
     engine = make_engine(settings, pool_size=2)
     app = FastAPI()
-    app.include_router(api.router(make_sessions(engine), settings))
-    unavailable.install(app, api.templates)
+    app.include_router(intake_main.routes(make_sessions(engine), settings))
+    unavailable.install(app, web.templates)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://intake", timeout=30) as client:
         yield client

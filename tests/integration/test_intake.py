@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
-from services.intake import api, receipts
+from services.intake import main as intake_main, receipts
 from services.intake.consultations import follow
 from services.intake.orm import consultations, inbox, outbox
 from shared import events as ev
@@ -35,7 +35,7 @@ async def intake(desk):
     async with engine.begin() as conn:
         await conn.execute(text("truncate intake.consultations, intake.outbox, intake.inbox"))
     app = FastAPI()
-    app.include_router(api.router(sessions, desk))
+    app.include_router(intake_main.routes(sessions, desk))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client:
         yield client, sessions
     await engine.dispose()
@@ -154,7 +154,7 @@ async def test_two_instances_hand_out_distinct_receipt_numbers(intake, desk):
     """Each instance takes serials from the sequence a block at a time: never the same twice."""
     client, sessions = intake
     other_app = FastAPI()
-    other_app.include_router(api.router(sessions, desk))  # a second instance, with its own block
+    other_app.include_router(intake_main.routes(sessions, desk))  # a second instance, with its own block
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other_app), base_url="http://intake") as other:
         answers = await asyncio.gather(*(c.post("/api/v1/consultations", json=SUBMISSION)
                                          for c in [client, other] * 20))
