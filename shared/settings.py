@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     # the desk's phone line, shown to consultants whenever the web form cannot help them
     desk_phone: str = "03-0000-0000"
     desk_hours: str = "平日 9:00〜18:00"
+    # submissions (form and API) and status look-ups that intake takes from one client address in
+    # a moving minute or hour, in the notation of `limits` ("5/minute", "5/minute;30/hour"); "0" is
+    # no limit. The address is the ASGI client: behind a proxy, uvicorn's proxy headers set it from
+    # the proxies it trusts. Left unset, both are "0" when env is "test": the test suite and the
+    # benchmarks post hundreds of consultations from 127.0.0.1 (services/intake/protection.py)
+    intake_rate_limit: str = "5/minute"
+    intake_status_rate_limit: str = "10/minute"
 
     prefetch: int = 32  # unacknowledged deliveries per consumer: the consumer's concurrency
     # a consumer waits this long for a batch to fill: at most 50 ms more per hop, for a third
@@ -98,6 +105,19 @@ class Settings(BaseSettings):
     waiting_check_s: float = 60.0
 
     console_secret: SecretStr = SecretStr(DEV_SECRET)
+    # signs intake's form tokens (CSRF); falls back to console_secret, kept apart by its own salt
+    form_secret: SecretStr | None = None
+    # the operators' console (services/console/sessions.py, lockout.py): a session ends after
+    # this long unused, and in any case this long after its log-in (a working day and a margin)
+    console_session_idle_minutes: int = Field(default=30, ge=1)
+    console_session_lifetime_hours: float = Field(default=10.0, gt=0)
+    # this many failed log-ins within the window lock the login (or the address) for
+    # console_lockout_minutes; an address gets a higher threshold, as a desk's operators may
+    # share one (the office's NAT)
+    console_login_failures_per_login: int = Field(default=5, ge=1)
+    console_login_failures_per_address: int = Field(default=20, ge=1)
+    console_login_failure_window_minutes: int = Field(default=15, ge=1)
+    console_lockout_minutes: int = Field(default=15, ge=1)
 
     @model_validator(mode="after")
     def _weekly_roster_names_weekdays(self) -> "Settings":
@@ -112,6 +132,22 @@ class Settings(BaseSettings):
     def _no_default_secrets_outside_dev(self) -> "Settings":
         if self.env not in ("dev", "test") and self.console_secret.get_secret_value() == DEV_SECRET:
             raise ValueError("PAYHARA_CONSOLE_SECRET must be set outside dev and test")
+        return self
+
+    @model_validator(mode="after")
+    def _rate_limits_in_limits_notation(self) -> "Settings":
+        from limits import parse_many
+
+        for name in ("intake_rate_limit", "intake_status_rate_limit"):
+            if self.env == "test" and name not in self.model_fields_set:
+                setattr(self, name, "0")
+            value = getattr(self, name).strip()
+            try:
+                if value != "0":
+                    parse_many(value)
+            except ValueError:
+                raise ValueError(f"PAYHARA_{name.upper()} takes a rate such as 5/minute or 5/minute;30/hour, "
+                                 f"or 0 for no limit (got {value!r})") from None
         return self
 
     def port_of(self, service: str) -> int:

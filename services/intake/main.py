@@ -1,7 +1,7 @@
 """Composition root of intake: settings, database, broker, consumers, HTTP."""
 from fastapi import APIRouter, FastAPI
 
-from services.intake import api, handlers, unavailable, web
+from services.intake import api, handlers, protection, unavailable, web
 from services.intake.consultations import Submissions
 from services.intake.orm import outbox
 from shared.db import Database
@@ -27,4 +27,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = runtime.app()
     app.include_router(routes(runtime.sessions, runtime.settings))
     unavailable.install(app, web.templates)
+    protection.install(app, runtime.settings)
     return app
