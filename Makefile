@@ -9,12 +9,12 @@ TEST_ENV := PAYHARA_ENV=test \
 	PAYHARA_DATABASE_URL=$${PAYHARA_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/payhara_test} \
 	PAYHARA_AMQP_URL=$${PAYHARA_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/payhara_test}
 
-.PHONY: up test unit bench chaos install services clean
+.PHONY: up test unit bench chaos install services browser clean
 
 up: install services
 	PAYHARA_ENV=dev $(VENV)/bin/payhara up
 
-test: install services
+test: install services browser
 	$(TEST_ENV) $(PY) -m pytest -q
 
 unit: install
@@ -47,6 +47,16 @@ $(STAMP): pyproject.toml
 
 services:
 	./scripts/local-services.sh
+
+# tests/browser drive Debian's Chromium through Playwright (never `playwright install`: no browser
+# download); the Japanese fonts make the screenshots readable. Installed when missing, as root or
+# with sudo; without either the set-up stops here and says why.
+browser:
+	@if command -v chromium >/dev/null && dpkg -s fonts-noto-cjk >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	else echo "tests/browser need Debian's chromium and fonts-noto-cjk: install them as root" >&2; exit 1; fi; \
+	$$SUDO apt-get update -q && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium fonts-noto-cjk
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

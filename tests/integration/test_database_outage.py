@@ -19,6 +19,7 @@ from sqlalchemy import func, select, text
 
 from services.eligibility import handlers as eligibility_handlers
 from services.eligibility.orm import verdicts
+from tests.integration.test_intake import post_form
 from services.intake import main as intake_main, receipts, unavailable, web
 from services.intake.orm import consultations
 from shared import events as ev
@@ -148,7 +149,7 @@ async def test_intake_answers_503_with_retry_after_while_its_database_is_away(de
     assert api_answer.headers["retry-after"] == str(unavailable.RETRY_AFTER_S)
     assert api_answer.json()["code"] == "temporarily_unavailable"
 
-    form_answer = await intake_through.post("/consultations", data=FORM)
+    form_answer = await post_form(intake_through, "/consultations", FORM)  # the form page needs no database
     assert form_answer.status_code == 503 and form_answer.headers["retry-after"]
     page = form_answer.text
     assert "ご相談はまだ記録されていません" in page and "受付番号" not in page
@@ -156,7 +157,7 @@ async def test_intake_answers_503_with_retry_after_while_its_database_is_away(de
     assert desk.desk_phone in page and desk.desk_hours in page
 
     well_formed = receipts.receipt_no(1, datetime.now(timezone.utc))
-    status_answer = await intake_through.post("/status", data={"receipt_no": well_formed, "status_token": "x"})
+    status_answer = await post_form(intake_through, "/status", {"receipt_no": well_formed, "status_token": "x"})
     assert status_answer.status_code == 503 and "受付状況を確認できません" in status_answer.text
     assert desk.desk_phone in status_answer.text
 
