@@ -103,6 +103,58 @@ class ConsultationReceived(Event):
     # added within v1: the consultant asks for an urgent callback, and when they would rather be called
     urgent: bool = False
     preferred_time: PreferredTime = "any"
+    # added within v1: the console's submission this receipt answers (phone channel), so the
+    # operator can read the receipt number back to the caller; None for the web
+    submission_id: uuid.UUID | None = None
+
+
+class ConsultationSubmitted(Event):
+    """A consultation an operator took on the phone and entered in the console; intake validates
+    `form` with the web form's own rules and answers with consultation.received.v1 (its
+    submission_id names this submission) or consultation.submission_refused.v1. The envelope's
+    correlation_id is the submission_id: there is no consultation yet."""
+
+    routing_key: ClassVar[str] = "consultation.submitted.v1"
+    submission_id: uuid.UUID
+    channel: Literal["phone"]
+    operator_id: str = Field(min_length=1, max_length=64)
+    submitted_at: AwareDatetime
+    # The status code is a secret and never travels: the console makes it, shows it to the
+    # operator to read out, and sends its hex SHA-256 (services/intake/receipts.hash_token).
+    status_token_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    form: dict  # the JSON API's body (services/intake/forms.py), checked by intake, not here
+
+
+class SubmissionProblem(BaseModel):
+    """One reason a submission was refused: the field, a machine code, a Japanese message."""
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    field: str
+    code: str
+    message: str
+
+
+class ConsultationSubmissionAccepted(Event):
+    """Intake received a phone submission: the receipt number and promise the operator reads back
+    to the caller (the full consultation.received.v1 goes to the services that work on it). The
+    envelope's correlation_id is the consultation id."""
+
+    routing_key: ClassVar[str] = "consultation.submission_accepted.v1"
+    submission_id: uuid.UUID
+    operator_id: str
+    consultation_id: uuid.UUID
+    receipt_no: str
+    contact_expected_from: date
+    contact_may_take_longer: bool = False
+
+
+class ConsultationSubmissionRefused(Event):
+    """Intake refused a phone submission (a field the operator must correct); nothing was
+    recorded. The envelope's correlation_id is the submission_id."""
+
+    routing_key: ClassVar[str] = "consultation.submission_refused.v1"
+    submission_id: uuid.UUID
+    operator_id: str
+    errors: list[SubmissionProblem]
 
 
 # --- eligibility ------------------------------------------------------------------------------
@@ -248,8 +300,13 @@ class TaskIssued(Event):
     urls: list[str] = []
 
 
+# consultation.submission_refused.v1 joins once the console consumes it (an event nobody
+# consumes would be unroutable)
 ALL_EVENTS: tuple[type[Event], ...] = (
     ConsultationReceived,
+    ConsultationSubmitted,
+    ConsultationSubmissionAccepted,
+    ConsultationSubmissionRefused,
     EligibilityConfirmed,
     EligibilityRejected,
     EligibilityReviewRequested,

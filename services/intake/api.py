@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse
 
 from services.intake import consultations
 from services.intake.forms import Rejected, parse
+from services.intake.idempotency import SubmissionKeyRefused
 from shared.db import Database
 
 MAX_BODY_BYTES = 64 * 1024
@@ -32,20 +33,25 @@ def router(sessions: Database, submissions: consultations.Submissions) -> APIRou
     api = APIRouter()
 
     @api.post("/api/v1/consultations", status_code=202)
-    async def submit_consultation(request: Request):
+    async def submit_consultation(request: Request, idempotency_key: str | None = Header(default=None)):
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return rejected([{"field": "body", "code": "too_large", "message": "送信内容が大きすぎます"}])
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # 1,000 levels deep is not a consultation
             return rejected([{"field": "body", "code": "invalid_json", "message": "JSONの形式が正しくありません"}])
         try:
             form = parse(payload)
         except Rejected as problem:
             return rejected(problem.errors)
-        receipt = await submissions.submit(form, "web")
-        return JSONResponse(status_code=202, content=receipt_body(receipt))
+        try:  # a repeat with the same key gets the first receipt, status code included
+            receipt = await submissions.submit(form, "web", submission_key=idempotency_key)
+        except SubmissionKeyRefused as problem:
+            return JSONResponse(status_code=422, content={"code": problem.code, "detail": problem.message, "errors": [
+                {"field": "Idempotency-Key", "code": problem.code, "message": problem.message}]})
+        headers = {"Idempotent-Replayed": "true"} if receipt.repeated else None
+        return JSONResponse(status_code=202, content=receipt_body(receipt), headers=headers)
 
     @api.get("/api/v1/consultations/{receipt_no}")
     async def consultation_status(receipt_no: str, x_status_token: str | None = Header(default=None)):

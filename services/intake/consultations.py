@@ -9,8 +9,9 @@ from datetime import date, datetime, timezone
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from services.intake import receipts
+from services.intake import idempotency, receipts
 from services.intake.forms import ConsultationForm
+from services.intake.idempotency import SubmissionKey
 from services.intake.orm import availability, consultations, inbox, outbox, receipt_numbers
 from services.intake.promise import promised
 from shared import events as ev
@@ -31,6 +32,7 @@ class Receipt:
     received_at: datetime
     contact_expected_from: date
     contact_may_take_longer: bool = False
+    repeated: bool = False  # the receipt of an earlier submission sent with the same key
 
 
 class ReceiptSerials:
@@ -45,9 +47,7 @@ class ReceiptSerials:
 
     async def next(self, session) -> int:
         if not self._free:
-            block = await session.scalars(
-                select(receipt_numbers.next_value()).select_from(func.generate_series(1, self.BLOCK)))
-            self._free.extend(sorted(block, reverse=True))
+            self._free.extend(reversed(await take_serials(session, self.BLOCK)))
         return self._free.pop()
 
 
@@ -72,60 +72,106 @@ class FirstFreeDay:
         return self._days.get(contact_method)
 
 
+async def take_serials(session, count: int) -> list[int]:
+    """`count` serials for receipt numbers in one statement, in increasing order."""
+    return sorted(await session.scalars(
+        select(receipt_numbers.next_value()).select_from(func.generate_series(1, count))))
+
+
+def consultation_row(consultation_id: uuid.UUID, receipt_no: str, token_hash: bytes, channel: str,
+                     received_at: datetime, promise, form: ConsultationForm,
+                     submission_id: uuid.UUID | None = None) -> dict:
+    c, i, k = form.consultant, form.institution, form.contact
+    return dict(
+        id=consultation_id, receipt_no=receipt_no, status_token_hash=token_hash, channel=channel,
+        received_at=received_at, contact_expected_from=promise.day,
+        consultant_name=c.name, consultant_name_kana=c.name_kana, role=c.role, member_no=c.member_no,
+        institution_name=i.name, institution_prefecture=i.prefecture, manager_member_no=i.manager_member_no,
+        contact_method=k.method, phone=k.phone, email=k.email,
+        category=form.category, summary=form.summary, urls=form.urls, status="received",
+        contact_may_take_longer=promise.may_take_longer, submission_id=submission_id,
+    )
+
+
+def received_event(row: dict, form: ConsultationForm) -> ev.ConsultationReceived:
+    """The `received` event of a consultation row as consultation_row gives it from `form`."""
+    return ev.ConsultationReceived(
+        consultation_id=row["id"], receipt_no=row["receipt_no"], channel=row["channel"],
+        received_at=row["received_at"], contact_expected_from=row["contact_expected_from"],
+        consultant=ev.Consultant(name=row["consultant_name"], name_kana=row["consultant_name_kana"],
+                                 role=row["role"], member_no=row["member_no"]),
+        institution=ev.InstitutionInfo(name=row["institution_name"], prefecture=row["institution_prefecture"],
+                                       manager_member_no=row["manager_member_no"]),
+        contact=ev.Contact(method=row["contact_method"], phone=row["phone"], email=row["email"]),
+        category=row["category"], summary=row["summary"], urls=row["urls"],
+        contact_may_take_longer=row["contact_may_take_longer"], urgent=form.urgent, preferred_time=form.preferred_time,
+        submission_id=row["submission_id"],
+    )
+
+
 async def submit(form: ConsultationForm, channel: str, sessions: Database, serials: ReceiptSerials,
-                 first_free: FirstFreeDay | None = None) -> Receipt:
+                 first_free: FirstFreeDay | None = None, key: SubmissionKey | None = None) -> Receipt:
     """Record the consultation and its `received` event in one transaction; the receipt is
-    returned only after the commit, so a receipt that was shown is never lost."""
+    returned only after the commit, so a receipt that was shown is never lost. With a key, a
+    repeat within the day gets the first receipt (services/intake/idempotency.py)."""
     received_at = datetime.now(timezone.utc)
     consultation_id = uuid.uuid4()
     token, token_hash = receipts.new_status_token()
     async with sessions.begin() as session:
+        if key is not None:
+            earlier = await idempotency.claim(session, key, consultation_id, token, received_at)
+            if earlier is not None:
+                log.info("submission repeated: receipt=%s id=%s", earlier.receipt_no, earlier.consultation_id)
+                return Receipt(**vars(earlier), repeated=True)
         first_free_day = await (first_free or FirstFreeDay()).read(session, form.contact.method)
         promise = promised(first_contact_day(received_at), first_free_day)
-        expected = promise.day
         receipt_no = receipts.receipt_no(await serials.next(session), received_at)
-        c, i, k = form.consultant, form.institution, form.contact
-        await session.execute(insert(consultations), dict(
-            id=consultation_id, receipt_no=receipt_no, status_token_hash=token_hash, channel=channel,
-            received_at=received_at, contact_expected_from=expected,
-            consultant_name=c.name, consultant_name_kana=c.name_kana, role=c.role, member_no=c.member_no,
-            institution_name=i.name, institution_prefecture=i.prefecture, manager_member_no=i.manager_member_no,
-            contact_method=k.method, phone=k.phone, email=k.email,
-            category=form.category, summary=form.summary, urls=form.urls, status="received",
-            contact_may_take_longer=promise.may_take_longer,
-        ))
-        await add_event(session, outbox, ev.ConsultationReceived(
-            consultation_id=consultation_id, receipt_no=receipt_no, channel=channel,
-            received_at=received_at, contact_expected_from=expected,
-            consultant=ev.Consultant(**c.model_dump()), institution=ev.InstitutionInfo(**i.model_dump()),
-            contact=ev.Contact(**k.model_dump()), category=form.category, summary=form.summary, urls=form.urls,
-            contact_may_take_longer=promise.may_take_longer,
-        ), consultation_id)
+        row = consultation_row(consultation_id, receipt_no, token_hash, channel, received_at, promise, form)
+        await session.execute(insert(consultations), row)
+        await add_event(session, outbox, received_event(row, form), consultation_id)
     log.info("consultation received: receipt=%s id=%s channel=%s", receipt_no, consultation_id, channel)
-    return Receipt(consultation_id, receipt_no, token, received_at, expected, promise.may_take_longer)
+    return Receipt(consultation_id, receipt_no, token, received_at, promise.day, promise.may_take_longer)
 
 
 class Submissions:
     """What every entry point submits through, one per process: the database, the receipt serials
     and the scheduler's first free day as last read."""
 
+    FORGET_EVERY_S = 60.0  # expired submission keys are removed at most this often per process
+
     def __init__(self, sessions: Database):
         self.sessions = sessions
         self.serials = ReceiptSerials()
         self.first_free = FirstFreeDay()
+        self._forgot_at = float("-inf")
 
-    async def submit(self, form: ConsultationForm, channel: str) -> Receipt:
-        return await submit(form, channel, self.sessions, self.serials, self.first_free)
+    async def submit(self, form: ConsultationForm, channel: str, submission_key: str | None = None) -> Receipt:
+        """`submission_key`: the client's Idempotency-Key or the web form's submission id; raises
+        SubmissionKeyRefused (MalformedKey, KeyReused) when it cannot be used."""
+        key = None if submission_key is None else SubmissionKey.of(submission_key, form, channel)
+        receipt = await submit(form, channel, self.sessions, self.serials, self.first_free, key)
+        if key is not None and time.monotonic() - self._forgot_at > self.FORGET_EVERY_S:
+            self._forgot_at = time.monotonic()
+            await self._forget_expired_keys()
+        return receipt
+
+    async def _forget_expired_keys(self) -> None:
+        try:  # the receipt is committed: a failed clean-up must not hide it, the next one catches up
+            async with self.sessions.begin() as session:
+                await idempotency.forget_expired(session, datetime.now(timezone.utc))
+        except Exception as error:
+            log.warning("expired submission keys not removed: %s", type(error).__name__)
 
 
 async def status_of(receipt_no: str, token: str | None, sessions: Database) -> dict | None:
     """The consultant's view of their receipt, or None when the receipt or token is wrong
-    (the caller cannot tell which)."""
+    (the caller cannot tell which). The number may be typed in full width, with spaces."""
+    receipt_no = receipts.typed_receipt_no(receipt_no)
     if not receipts.is_well_formed(receipt_no):
         return None
     async with sessions() as session:
         row = (await session.execute(select(consultations).where(consultations.c.receipt_no == receipt_no))).first()
-    if row is None or not receipts.token_matches(token, row.status_token_hash):
+    if not receipts.token_matches(token, row.status_token_hash if row is not None else None):
         return None
     slot = None
     if row.slot_starts_at is not None:

@@ -1,11 +1,17 @@
-"""Intake's consumers: verdicts and schedules keep the consultant's status view current.
-Its handlers are given the service's Database."""
+"""Intake's consumers: phone submissions become receipts; verdicts and schedules keep the
+consultant's status view current. Its handlers are given the service's Database."""
 from services.intake.consultations import follow, note_acknowledgements, note_availability
+from services.intake.phone import take_phone_submissions
 from shared import events as ev
 from shared.db import Database
 from shared.messaging import Delivery, Subscriptions
 
 subscriptions = Subscriptions("intake")
+
+
+@subscriptions.on(ev.ConsultationSubmitted)
+async def submitted(deliveries: list[Delivery[ev.ConsultationSubmitted]], deps: Database) -> None:
+    await take_phone_submissions(deliveries, deps)
 
 
 @subscriptions.on(ev.EligibilityConfirmed)

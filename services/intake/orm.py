@@ -1,7 +1,8 @@
-"""Tables of the intake schema: consultations, the scheduler's availability, outbox and inbox."""
+"""Tables of the intake schema: consultations, the keys they were submitted with, the
+scheduler's availability, outbox and inbox."""
 from sqlalchemy import (
-    ARRAY, Boolean, CheckConstraint, Column, Date, DateTime, Integer, LargeBinary, Sequence, SmallInteger, Table, Text,
-    Uuid, false, func,
+    ARRAY, Boolean, CheckConstraint, Column, Date, DateTime, Index, Integer, LargeBinary, Sequence,
+    SmallInteger, Table, Text, Uuid, false, func,
 )
 
 from shared.db import service_metadata
@@ -44,7 +45,22 @@ consultations = Table(
     Column("attempt", Integer, nullable=False, server_default="1"),  # the call attempt of the slot shown
     # promised later than the calendar alone would, because the desk was busy when received
     Column("contact_may_take_longer", Boolean, nullable=False, server_default=false()),
+    # the console's submission a phone consultation came from: one consultation per submission
+    Column("submission_id", Uuid, unique=True),
 )
+
+# The key a web or API submission was sent with, for a day: a repeat gets the same receipt
+# (services/intake/idempotency.py). Neither the key nor the status code is kept in clear.
+submission_keys = Table(
+    "submission_keys",
+    metadata,
+    Column("key_hash", LargeBinary, primary_key=True),
+    Column("form_hash", LargeBinary, nullable=False),
+    Column("consultation_id", Uuid, nullable=False),  # no foreign key: a consultation may be erased alone
+    Column("sealed_status_token", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_submission_keys_created_at", submission_keys.c.created_at)
 
 # The scheduler's availability (schedule.availability_changed.v1), one row: the honest promise.
 availability = Table(
