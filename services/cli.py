@@ -29,9 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     operators = commands.add_parser("operators", help="operator accounts of the console")
     operators_commands = operators.add_subparsers(dest="operators_command", required=True)
-    add = operators_commands.add_parser("add", help="create or reset an operator account")
+    add = operators_commands.add_parser(
+        "add", help="create or reset an operator account",
+        description="Create an operator, or reset the password and name (and the role, if given) of an "
+                    "existing one, ending its sessions. The password is asked twice, or read from stdin.")
     add.add_argument("login")
     add.add_argument("--name", required=True)
+    add.add_argument("--role", metavar="operator|supervisor",
+                     help="what the account may do (default: operator for a new account; "
+                          "an existing one keeps its role)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
     commands.add_parser("smtp-sink", help="a development SMTP server that keeps mail in PAYHARA_MAIL_DIR")
@@ -113,7 +119,7 @@ def _members(args) -> int:
 def _operators(args) -> int:
     from services.console.accounts import add_operator_command
 
-    return asyncio.run(add_operator_command(args.login, args.name, args.password_stdin))
+    return asyncio.run(add_operator_command(args.login, args.name, args.password_stdin, args.role))
 
 
 def _up(args) -> int:

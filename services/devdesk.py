@@ -17,7 +17,6 @@ from shared.topology import SERVICES
 log = logging.getLogger("payhara.desk")
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
-DEV_OPERATOR = ("dev", "開発用オペレーター", "dev-password")
 RESTART_AFTER_S = 1.0
 STOP_GRACE_S = 10.0
 
@@ -29,8 +28,8 @@ def child_commands() -> dict[str, list[str]]:
 
 
 async def load_demo(settings: Settings) -> None:
-    """The demo member registry and the dev operator; both can be loaded again safely."""
-    from services.console.accounts import add_operator
+    """The demo member registry and the dev supervisor; both can be loaded again safely."""
+    from services.console.accounts import add_dev_operator
     from services.eligibility.registry import import_files
     from shared.db import make_engine, make_sessions
 
@@ -39,7 +38,7 @@ async def load_demo(settings: Settings) -> None:
         raise RuntimeError(f"demo registry import failed (exit code {code})")
     engine = make_engine(settings, pool_size=1)
     try:
-        await add_operator(make_sessions(engine), *DEV_OPERATOR)
+        await add_dev_operator(make_sessions(engine), settings.env)  # refused outside dev mode
     finally:
         await engine.dispose()
 

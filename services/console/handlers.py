@@ -1,5 +1,7 @@
-"""The console's consumer: each task the notifier issues joins the operators' list.
+"""The console's consumers: each task the notifier issues joins the operators' list; intake's
+answers to phone submissions are kept for the operator on the call.
 Its handlers are given the service's Database."""
+from services.console.phone_answers import keep_answers
 from services.console.tasks import record_tasks
 from shared import events as ev
 from shared.db import Database
@@ -11,3 +13,13 @@ subscriptions = Subscriptions("console")
 @subscriptions.on(ev.TaskIssued)
 async def task_issued(deliveries: list[Delivery[ev.TaskIssued]], deps: Database) -> None:
     await record_tasks(deliveries, deps)
+
+
+@subscriptions.on(ev.ConsultationSubmissionAccepted)
+async def submission_accepted(deliveries: list[Delivery[ev.ConsultationSubmissionAccepted]], deps: Database) -> None:
+    await keep_answers(deliveries, deps)
+
+
+@subscriptions.on(ev.ConsultationSubmissionRefused)
+async def submission_refused(deliveries: list[Delivery[ev.ConsultationSubmissionRefused]], deps: Database) -> None:
+    await keep_answers(deliveries, deps)

@@ -15,6 +15,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.consumers.include(handlers.subscriptions, runtime.sessions)
     # no public API docs: everything here but the health routes is behind the operators' log-in
     app = runtime.app(docs_url=None, redoc_url=None, openapi_url=None)
-    web.add_sessions(app, runtime.settings)
-    app.include_router(web.router(runtime.sessions))
+    logins = web.install(app, runtime.sessions, runtime.settings)
+    runtime.alongside("session_purge", logins.purge_forever)
     return app

@@ -1,5 +1,6 @@
 """The operators' console on real Postgres: log-in, the task list over HTTP, and idempotent
-recording of issued tasks."""
+recording of issued tasks. Sessions, CSRF and lock-out in depth: test_console_security.py."""
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -36,8 +37,7 @@ async def operator(sessions):
 @pytest.fixture
 async def client(desk, sessions):
     app = FastAPI()
-    web.add_sessions(app, desk)
-    app.include_router(web.router(sessions))
+    web.install(app, sessions, desk)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test") as http:
         yield http
 
@@ -53,8 +53,15 @@ def issued(receipt_no: str, **changes) -> ev.TaskIssued:
     return ev.TaskIssued(**(fields | changes))
 
 
+def csrf_token(page: httpx.Response) -> str:
+    return re.search(r'name="csrf_token" value="([^"]*)"', page.text).group(1)
+
+
 async def log_in(client: httpx.AsyncClient, login: str = "sato", password: str = PASSWORD) -> httpx.Response:
-    return await client.post("/login", data={"login": login, "password": password})
+    """As a browser does: the form first, then the post with its token."""
+    form = await client.get("/login")
+    token = csrf_token(form) if form.status_code == 200 else ""
+    return await client.post("/login", data={"login": login, "password": password, "csrf_token": token})
 
 
 async def test_the_console_requires_a_log_in(client):
@@ -62,7 +69,7 @@ async def test_the_console_requires_a_log_in(client):
     assert page.status_code == 303 and page.headers["location"] == "/login"
     api = await client.get("/api/v1/tasks")
     assert api.status_code == 401
-    assert api.json() == {"code": "login_required", "detail": "ログインしてください"}
+    assert api.json() == {"code": "unauthenticated", "detail": "ログインしてください。"}
     assert (await client.get("/login")).status_code == 200
 
 
@@ -72,7 +79,7 @@ async def test_a_wrong_password_or_unknown_login_is_refused_alike(client, operat
     for refused in (wrong, unknown):
         assert refused.status_code == 401
         assert web.LOGIN_REFUSED in refused.text
-        assert web.SESSION_COOKIE not in refused.headers.get("set-cookie", "")
+        assert "set-cookie" not in refused.headers  # the log-in form's session stays as it was
     assert (await client.get("/")).status_code == 303
 
 
@@ -83,7 +90,9 @@ async def test_an_operator_sees_open_tasks_escaped(client, sessions, operator):
 
     logged_in = await log_in(client, login=" SATO ")
     assert logged_in.status_code == 303 and logged_in.headers["location"] == "/"
-    assert "samesite=strict" in logged_in.headers["set-cookie"].lower()
+    cookie = logged_in.headers["set-cookie"].lower()
+    assert "samesite=lax" in cookie and "httponly" in cookie
+    assert "secure" not in cookie  # PAYHARA_ENV=test runs on http://
     page = await client.get("/")
     assert page.status_code == 200
     assert "PH-261124-90011" in page.text and "佐藤 花子" in page.text
@@ -101,7 +110,7 @@ async def test_an_operator_sees_open_tasks_escaped(client, sessions, operator):
     assert api.status_code == 200 and len(mine) == 1
     assert mine[0]["kind_label"] == "電話連絡" and mine[0]["contact"]["phone"] == "0312345678"
 
-    assert (await client.post("/logout")).status_code == 303
+    assert (await client.post("/logout", data={"csrf_token": csrf_token(page)})).status_code == 303
     assert (await client.get("/")).status_code == 303
 
 

@@ -1,0 +1,44 @@
+"""How a task reads to an operator: Japanese labels, due times on the Japan wall clock, which
+URLs become links, and a task as JSON."""
+from datetime import datetime
+
+from shared.calendar import WEEKDAYS_JA, to_japan
+
+KIND_LABELS = {"call": "電話連絡", "email": "メール連絡", "review": "会員確認", "decline": "対象外のご連絡",
+               "unreachable": "電話がつながらない", "unschedulable": "日程を調整できない"}
+CATEGORY_LABELS = {"in_person": "院内・施設内でのハラスメント", "online": "インターネット上の悪質な投稿", "both": "その両方"}
+CONTACT_LABELS = {"phone": "電話", "email": "メール"}
+
+
+def japan_time(moment: datetime) -> str:
+    local = to_japan(moment)
+    return f"{local:%Y/%m/%d}({WEEKDAYS_JA[local.weekday()]}) {local:%H:%M}"
+
+
+def due_label(starts: datetime | None, ends: datetime | None) -> str:
+    """When the task is due, on the Japan wall clock: `2026/11/25(水) 10:00〜10:30`."""
+    if starts is None:
+        return "指定なし"
+    if ends is None:
+        return japan_time(starts)
+    same_day = to_japan(starts).date() == to_japan(ends).date()
+    return f"{japan_time(starts)}〜{to_japan(ends):%H:%M}" if same_day else f"{japan_time(starts)}〜{japan_time(ends)}"
+
+
+def is_web_link(url: str) -> bool:
+    """Only http(s) addresses become links; anything else (javascript:, data:) stays text."""
+    return url.lower().startswith(("http://", "https://"))
+
+
+def task_json(row) -> dict:
+    def iso(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment is not None else None
+    return {
+        "task_id": str(row.task_id), "consultation_id": str(row.consultation_id), "receipt_no": row.receipt_no,
+        "kind": row.kind, "kind_label": KIND_LABELS.get(row.kind, row.kind), "reason": row.reason,
+        "due_starts_at": iso(row.due_starts_at), "due_ends_at": iso(row.due_ends_at),
+        "consultant_name": row.consultant_name,
+        "contact": {"method": row.contact_method, "phone": row.phone, "email": row.email},
+        "category": row.category, "summary": row.summary, "urls": list(row.urls),
+        "issued_at": iso(row.issued_at), "status": row.status,
+    }
