@@ -85,6 +85,14 @@ class Contact(BaseModel):
 
 # --- intake -----------------------------------------------------------------------------------
 
+class PostRef(BaseModel):
+    """The address of a reported post and its platform (google_maps, x, instagram, facebook,
+    youtube, tiktok, line, 5ch, bakusai, medical_review, other), for routing the case."""
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    url: str
+    platform: str
+
+
 class ConsultationReceived(Event):
     routing_key: ClassVar[str] = "consultation.received.v1"
     consultation_id: uuid.UUID
@@ -98,6 +106,7 @@ class ConsultationReceived(Event):
     category: Category
     summary: str
     urls: list[str] = []
+    posts: list[PostRef] = []  # added within v1: the urls, each with its platform
     # the desk was busy when received: contact_expected_from is later than the calendar gives
     contact_may_take_longer: bool = False
     # added within v1: the consultant asks for an urgent callback, and when they would rather be called

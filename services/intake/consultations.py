@@ -9,7 +9,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from services.intake import idempotency, receipts
+from services.intake import idempotency, post_urls, receipts
 from services.intake.forms import ConsultationForm
 from services.intake.idempotency import SubmissionKey
 from services.intake.orm import availability, consultations, inbox, outbox, receipt_numbers
@@ -104,6 +104,7 @@ def received_event(row: dict, form: ConsultationForm) -> ev.ConsultationReceived
                                        manager_member_no=row["manager_member_no"]),
         contact=ev.Contact(method=row["contact_method"], phone=row["phone"], email=row["email"]),
         category=row["category"], summary=row["summary"], urls=row["urls"],
+        posts=[ev.PostRef(url=url, platform=post_urls.platform_of(url)) for url in row["urls"]],
         contact_may_take_longer=row["contact_may_take_longer"], urgent=form.urgent, preferred_time=form.preferred_time,
         submission_id=row["submission_id"],
     )

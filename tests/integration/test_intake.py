@@ -72,6 +72,21 @@ async def test_a_receipt_is_committed_with_its_received_event(intake):
     assert event.contact_expected_from.isoformat() == receipt["contact_expected_from"]
 
 
+async def test_the_received_event_carries_each_post_normalised_with_its_platform(intake):
+    client, sessions = intake
+    urls = ["https://www.google.com/maps/place/X/@35.6,139.7,17z?utm_source=share",
+            "https://x.com/someone/status/123?s=20", "https://x.com/someone/status/123", "https://caloo.jp/hospitals/detail/1"]
+    response = await client.post("/api/v1/consultations", json={**SUBMISSION, "urls": urls})
+    assert response.status_code == 202
+    async with sessions() as s:
+        body = await s.scalar(select(outbox.c.body))
+    event = ConsultationReceived.model_validate(Envelope.model_validate_json(body).data)
+    assert [(p.url, p.platform) for p in event.posts] == [
+        ("https://www.google.com/maps/place/X/@35.6,139.7,17z", "google_maps"),
+        ("https://x.com/someone/status/123", "x"), ("https://caloo.jp/hospitals/detail/1", "medical_review")]
+    assert event.urls == [p.url for p in event.posts]
+
+
 async def test_bad_input_gets_reasons_and_changes_nothing(intake):
     client, sessions = intake
     bad = dict(SUBMISSION, consent=False, contact={"method": "phone"})
