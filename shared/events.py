@@ -309,8 +309,6 @@ class TaskIssued(Event):
     urls: list[str] = []
 
 
-# consultation.submission_refused.v1 joins once the console consumes it (an event nobody
-# consumes would be unroutable)
 ALL_EVENTS: tuple[type[Event], ...] = (
     ConsultationReceived,
     ConsultationSubmitted,
