@@ -28,6 +28,7 @@ BENCH_ENV = PAYHARA_ENV=test \
 
 bench: install services
 	$(BENCH_ENV) $(PY) bench/consume.py
+	$(BENCH_ENV) $(PY) bench/intake.py
 	$(BENCH_ENV) $(PY) bench/pipeline.py
 	$(BENCH_ENV) $(PY) bench/booking.py
 	$(BENCH_ENV) $(PY) bench/registry_import.py
