@@ -1,10 +1,14 @@
-"""Intake's JSON API: a consultation submitted by a program, and its status by receipt number."""
+"""Intake's JSON API: a consultation submitted by a program, and its status by receipt number.
+
+Each route reads its request itself (the body is parsed and validated by forms.parse, so a bad
+one gets the desk's 422 with Japanese text, never the framework's); what it takes and answers is
+declared for the OpenAPI document from services/intake/schemas.py."""
 import json
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.intake import consultations
+from services.intake import consultations, schemas
 from services.intake.forms import Rejected, parse
 from services.intake.idempotency import SubmissionKeyRefused
 from shared.db import Database
@@ -30,10 +34,16 @@ def receipt_body(receipt: consultations.Receipt) -> dict:
 
 
 def router(sessions: Database, submissions: consultations.Submissions) -> APIRouter:
-    api = APIRouter()
+    api = APIRouter(tags=["consultations"])
 
-    @api.post("/api/v1/consultations", status_code=202)
-    async def submit_consultation(request: Request, idempotency_key: str | None = Header(default=None)):
+    @api.post(
+        "/api/v1/consultations", status_code=202, summary="Submit a consultation",
+        responses=schemas.SUBMIT_RESPONSES,
+        openapi_extra={"requestBody": schemas.SUBMISSION_BODY, "parameters": [schemas.IDEMPOTENCY_KEY_HEADER]},
+    )
+    async def submit_consultation(request: Request):
+        """Records the consultation and answers its receipt once it is committed."""
+        idempotency_key = request.headers.get("idempotency-key")
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return rejected([{"field": "body", "code": "too_large", "message": "送信内容が大きすぎます"}])
@@ -53,9 +63,15 @@ def router(sessions: Database, submissions: consultations.Submissions) -> APIRou
         headers = {"Idempotent-Replayed": "true"} if receipt.repeated else None
         return JSONResponse(status_code=202, content=receipt_body(receipt), headers=headers)
 
-    @api.get("/api/v1/consultations/{receipt_no}")
-    async def consultation_status(receipt_no: str, x_status_token: str | None = Header(default=None)):
-        status = await consultations.status_of(receipt_no, x_status_token, sessions)
+    @api.get(
+        "/api/v1/consultations/{receipt_no}", summary="The status of a consultation",
+        responses=schemas.STATUS_RESPONSES,
+        openapi_extra={"parameters": [schemas.RECEIPT_NO_PARAMETER, schemas.STATUS_TOKEN_HEADER]},
+    )
+    async def consultation_status(request: Request):
+        """The consultant's view of their receipt, given its number and status code."""
+        receipt_no, token = request.path_params["receipt_no"], request.headers.get("x-status-token")
+        status = await consultations.status_of(receipt_no, token, sessions)
         if status is None:
             return JSONResponse(status_code=404, content=NOT_FOUND)
         return status
