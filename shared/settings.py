@@ -24,6 +24,18 @@ class Settings(BaseSettings):
     # (bench/pipeline.py at 100/s offered: 4 lanes fell behind at 94/s, 8 keep up at 98.8/s)
     smtp_connections: int = 8
     mail_from: str = "payhara-desk@example.invalid"
+    # a real mail server (services/notifier/sending.py): STARTTLS, then a log-in when a username
+    # is set. The defaults suit the local development sink: no TLS, no log-in. The certificate is
+    # checked against the system's CAs, or smtp_tls_ca_file; smtp_tls_verify=false only for tests
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls_verify: bool = True
+    smtp_tls_ca_file: str | None = None
+    # a 4xx naming one recipient (a full mailbox) is tried this many times through the broker,
+    # then the mail counts as bounced and an operator reaches the consultant another way; keep it
+    # under delivery_limit, or the event reaches its DLQ first
+    smtp_deferrals_before_task: int = Field(default=3, ge=1)
     mail_dir: str = "var/mail"  # where the development SMTP sink keeps what it receives
 
     intake_port: int = 8000
@@ -118,6 +130,14 @@ class Settings(BaseSettings):
     console_login_failures_per_address: int = Field(default=20, ge=1)
     console_login_failure_window_minutes: int = Field(default=15, ge=1)
     console_lockout_minutes: int = Field(default=15, ge=1)
+    # a task an operator claimed and then left can be taken by another after this long (0: at
+    # once, for tests); the holder keeps it, and can still record its outcome, until someone does
+    console_claim_minutes: int = Field(default=30, ge=0)
+    # the status code of a phone consultation, kept in clear only to be read out to the caller:
+    # shown to the operator who entered it for this long after it is first shown, then erased
+    # (services/console/phone_entry.py); the rest of the entry is deleted this long after the answer
+    console_phone_code_minutes: int = Field(default=10, ge=1)
+    console_phone_keep_hours: float = Field(default=24.0, gt=0)
 
     @model_validator(mode="after")
     def _weekly_roster_names_weekdays(self) -> "Settings":
@@ -132,6 +152,15 @@ class Settings(BaseSettings):
     def _no_default_secrets_outside_dev(self) -> "Settings":
         if self.env not in ("dev", "test") and self.console_secret.get_secret_value() == DEV_SECRET:
             raise ValueError("PAYHARA_CONSOLE_SECRET must be set outside dev and test")
+        return self
+
+    @model_validator(mode="after")
+    def _smtp_log_in_over_tls(self) -> "Settings":
+        if self.smtp_username and self.smtp_password is None:
+            raise ValueError("PAYHARA_SMTP_USERNAME needs PAYHARA_SMTP_PASSWORD")
+        if self.smtp_username and not self.smtp_starttls and self.env not in ("dev", "test"):
+            raise ValueError("an SMTP log-in needs PAYHARA_SMTP_STARTTLS=true outside dev and test: "
+                             "the password would cross the network in the clear")
         return self
 
     @model_validator(mode="after")

@@ -32,6 +32,11 @@ class Operator:
     def is_supervisor(self) -> bool:
         return self.role == "supervisor"
 
+    @property
+    def ref(self) -> str:
+        """The operator as the desk's events name them (operator_id): stable, and no one's name."""
+        return f"op-{self.id}"
+
     def as_json(self) -> dict:
         return {"id": self.id, "login": self.login, "display_name": self.display_name, "role": self.role,
                 "role_label": ROLES.get(self.role, self.role)}

@@ -1,5 +1,6 @@
 """The console's JSON API: log in (`POST /api/v1/session`), log out (`DELETE /api/v1/session`,
-with the X-CSRF-Token header) and the open tasks (`GET /api/v1/tasks`)."""
+with the X-CSRF-Token header) and the open tasks (`GET /api/v1/tasks`); working on a task:
+task_api.py."""
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
@@ -7,6 +8,7 @@ from pydantic import BaseModel, Field, ValidationError
 from services.console import errors, tasks
 from services.console.accounts import MAX_TEXT_CHARS, Operator, has_control_characters
 from services.console.login import LoggedIn
+from services.console.schemas import TaskOut
 from services.console.sessions import CSRF_HEADER, address_of, current_operator, log_in_allowed, session_of
 from services.console.task_view import task_json
 from shared.db import Database
@@ -55,7 +57,7 @@ def router(db: Database) -> APIRouter:
         request.app.state.console_sessions.clear_cookie(response)
         return response
 
-    @api.get("/tasks")
+    @api.get("/tasks", response_model=list[TaskOut])
     async def task_list(operator: Operator = Depends(current_operator)) -> Response:
         rows = await tasks.open_tasks(db)
         return JSONResponse([task_json(row) for row in rows], headers=NO_STORE)

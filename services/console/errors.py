@@ -9,6 +9,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError as Poo
 from starlette.exceptions import HTTPException
 
 from services.console.pages import InvalidCharacters, page
+from services.console.refused import ActionRefused
 from services.console.sessions import CsrfRefused, NotAllowed, NotLoggedIn
 
 log = logging.getLogger("payhara.console")
@@ -23,6 +24,13 @@ REFUSALS = {
                          "画面を開き直してから、もう一度お試しください。"),
     "not_found": (404, "お探しのページは見つかりません。"),
     "method_not_allowed": (405, "この操作はできません。"),
+    "conflict": (409, "ほかの操作と重なったため、実行できませんでした。画面を開き直してから、もう一度お試しください。"),
+    "task_taken": (409, "このタスクはほかのオペレーターが対応中です。"),
+    "task_closed": (409, "このタスクはすでに対応済みです。"),
+    "not_claimed": (409, "このタスクを担当していません。先に「担当する」を押してください。"),
+    "wrong_task_kind": (409, "この種類のタスクでは、この操作はできません。"),
+    "no_booking": (409, "このタスクには予約の情報がないため、通話の結果を記録できません。責任者に連絡してください。"),
+    "already_decided": (409, "この相談の会員確認は、すでに判断が記録されています。"),
     "login_locked": (429, "ログインの失敗が続いたため、しばらくログインできません。"),
     "payload_too_large": (413, "送信された内容が大きすぎます。"),
     "unsupported_media_type": (415, "JSON（Content-Type: application/json）で送信してください。"),
@@ -72,6 +80,9 @@ def install(app: FastAPI) -> None:
         code = BY_STATUS.get(error.status_code, "bad_request" if error.status_code < 500 else "server_error")
         return refusal(request, code, status_code=error.status_code, headers=error.headers)
 
+    async def action_refused(request: Request, error: ActionRefused) -> Response:
+        return refusal(request, error.code, error.detail)
+
     async def invalid_request(request: Request, _: Exception) -> Response:
         return refusal(request, "invalid_request")
 
@@ -82,6 +93,7 @@ def install(app: FastAPI) -> None:
         return refusal(request, "server_error")
 
     for error, handler in ((NotLoggedIn, not_logged_in), (NotAllowed, not_allowed), (CsrfRefused, csrf_refused),
-                           (InvalidCharacters, invalid_characters), (HTTPException, http_error),
-                           (RequestValidationError, invalid_request), (Exception, server_error)):
+                           (InvalidCharacters, invalid_characters), (ActionRefused, action_refused),
+                           (HTTPException, http_error), (RequestValidationError, invalid_request),
+                           (Exception, server_error)):
         app.add_exception_handler(error, handler)

@@ -1,7 +1,9 @@
-"""The console's consumers: each task the notifier issues joins the operators' list; intake's
-answers to phone submissions are kept for the operator on the call.
+"""The console's consumers: each task the notifier issues joins the operators' list; why
+eligibility asks for a review is kept for the operator who decides it; intake's answers to
+phone submissions are kept for the operator on the call.
 Its handlers are given the service's Database."""
 from services.console.phone_answers import keep_answers
+from services.console.reviews import keep_reviews
 from services.console.tasks import record_tasks
 from shared import events as ev
 from shared.db import Database
@@ -13,6 +15,11 @@ subscriptions = Subscriptions("console")
 @subscriptions.on(ev.TaskIssued)
 async def task_issued(deliveries: list[Delivery[ev.TaskIssued]], deps: Database) -> None:
     await record_tasks(deliveries, deps)
+
+
+@subscriptions.on(ev.EligibilityReviewRequested)
+async def review_requested(deliveries: list[Delivery[ev.EligibilityReviewRequested]], deps: Database) -> None:
+    await keep_reviews(deliveries, deps)
 
 
 @subscriptions.on(ev.ConsultationSubmissionAccepted)

@@ -1,7 +1,7 @@
 """Composition root of the console: settings, database, consumer, sessions, HTTP."""
 from fastapi import FastAPI
 
-from services.console import handlers, web
+from services.console import handlers, phone_entry, web
 from services.console.orm import outbox
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings, get_settings
@@ -17,4 +17,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = runtime.app(docs_url=None, redoc_url=None, openapi_url=None)
     logins = web.install(app, runtime.sessions, runtime.settings)
     runtime.alongside("session_purge", logins.purge_forever)
+    runtime.alongside("phone_purge", lambda: phone_entry.purge_forever(runtime.sessions, runtime.settings, web.utc_now))
     return app

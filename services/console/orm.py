@@ -1,8 +1,9 @@
 """Tables of the console schema: operator accounts and their sessions, failed log-ins, the
-operators' task view, intake's answers to phone submissions, outbox and inbox."""
+operators' task view and what they do with it (claims, call outcomes, review decisions, notes),
+the reviews' reasons, phone entries and intake's answers to them, outbox and inbox."""
 from sqlalchemy import (
-    ARRAY, BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Identity, Index, Table, Text,
-    Uuid, false, func,
+    ARRAY, BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Identity, Index, Integer, Table,
+    Text, Uuid, false, func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -12,7 +13,7 @@ from shared.outbox import outbox_table
 
 SCHEMA = "console"
 metadata = service_metadata(SCHEMA)
-outbox = outbox_table(metadata)  # operator decisions will be published from here
+outbox = outbox_table(metadata)  # call outcomes, review decisions and phone submissions leave from here
 inbox = inbox_table(metadata)
 
 operators = Table(
@@ -76,9 +77,84 @@ tasks = Table(
     Column("urls", ARRAY(Text), nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False),
     Column("status", Text, nullable=False, server_default="open"),
+    Column("booking_id", Uuid),  # a call task's booking; None for other kinds (and older tasks)
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    # who works on it, until when nobody else may take it over (services/console/claims.py)
+    Column("claimed_by", BigInteger, ForeignKey("operators.id", ondelete="SET NULL")),
+    Column("claimed_until", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_by", BigInteger, ForeignKey("operators.id", ondelete="SET NULL")),
     CheckConstraint("status in ('open','done')", name="status_known"),
 )
 Index("ix_tasks_open_due", tasks.c.due_starts_at, tasks.c.issued_at, postgresql_where=tasks.c.status == "open")
+Index("ix_tasks_consultation_id", tasks.c.consultation_id)
+
+# The outcome of each call task: one per task, whatever is clicked twice (primary key).
+call_outcomes = Table(
+    "call_outcomes",
+    metadata,
+    Column("task_id", Uuid, ForeignKey("tasks.task_id"), primary_key=True),
+    Column("consultation_id", Uuid, nullable=False),
+    Column("receipt_no", Text, nullable=False),
+    Column("booking_id", Uuid, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("operator_id", BigInteger, ForeignKey("operators.id"), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("outcome in ('reached','no_answer','wrong_number')", name="outcome_known"),
+)
+
+# What operators wrote about a case: personal data, kept here and never published (only a length).
+task_notes = Table(
+    "task_notes",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("task_id", Uuid, ForeignKey("tasks.task_id"), nullable=False),
+    Column("consultation_id", Uuid, nullable=False),
+    Column("operator_id", BigInteger, ForeignKey("operators.id"), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("written_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_task_notes_consultation_id", task_notes.c.consultation_id, task_notes.c.written_at)
+
+# Why eligibility asked for a review, and the registry entries close to what was given
+# (eligibility.review_requested.v1), for the operator who decides.
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("consultation_id", Uuid, primary_key=True),
+    Column("receipt_no", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("candidates", JSONB, nullable=False, server_default="[]"),  # [{ref, name, why}]
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+)
+
+# The console's decision on each review: one per consultation (eligibility applies the first anyway).
+review_decisions = Table(
+    "review_decisions",
+    metadata,
+    Column("consultation_id", Uuid, primary_key=True),
+    Column("task_id", Uuid, ForeignKey("tasks.task_id"), nullable=False),
+    Column("operator_id", BigInteger, ForeignKey("operators.id"), nullable=False),
+    Column("decision", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("decision in ('confirm','reject')", name="decision_known"),
+)
+
+# A consultation an operator entered on the phone, kept only to show it again if intake refuses
+# it and to read the status code out once (services/console/phone_entry.py says for how long).
+phone_submissions = Table(
+    "phone_submissions",
+    metadata,
+    Column("submission_id", Uuid, primary_key=True),
+    Column("operator_id", BigInteger, ForeignKey("operators.id", ondelete="CASCADE"), nullable=False),
+    Column("typed", JSONB, nullable=False),  # the form's fields as typed
+    Column("status_code", Text),  # in clear until erased; only its hash travels
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("code_shown_at", DateTime(timezone=True)),
+)
+Index("ix_phone_submissions_submitted_at", phone_submissions.c.submitted_at)
 
 # Intake's answer to each consultation an operator entered on the phone (consultation.submitted.v1):
 # the receipt number to read back to the caller, or the fields to correct. One row per submission.
@@ -91,7 +167,7 @@ phone_answers = Table(
     Column("receipt_no", Text),
     Column("contact_expected_from", Date),
     Column("contact_may_take_longer", Boolean, nullable=False, server_default=false()),
-    Column("errors", JSONB),  # [{field, code, message}] when refused
+    Column("errors", JSONB(none_as_null=True)),  # [{field, code, message}] when refused; SQL NULL when received
     Column("answered_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("(receipt_no is null) <> (errors is null)", name="received_or_refused"),
 )

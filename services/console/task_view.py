@@ -1,5 +1,5 @@
 """How a task reads to an operator: Japanese labels, due times on the Japan wall clock, which
-URLs become links, and a task as JSON."""
+URLs become links, who holds it, and a task as JSON (the shape of schemas.TaskOut)."""
 from datetime import datetime
 
 from shared.calendar import WEEKDAYS_JA, to_japan
@@ -41,4 +41,17 @@ def task_json(row) -> dict:
         "contact": {"method": row.contact_method, "phone": row.phone, "email": row.email},
         "category": row.category, "summary": row.summary, "urls": list(row.urls),
         "issued_at": iso(row.issued_at), "status": row.status,
+        "booking_id": str(row.booking_id) if row.booking_id else None, "attempt": row.attempt,
+        "holder": ({"id": row.claimed_by, "display_name": row.holder_name, "until": iso(row.claimed_until)}
+                   if row.claimed_by is not None else None),
+        "closed_at": iso(row.closed_at),
     }
+
+
+def holder_label(row, now: datetime) -> str:
+    """Who works on a task, as the queue shows it."""
+    if row.claimed_by is None:
+        return "未着手"
+    if row.claimed_until is not None and row.claimed_until < now:
+        return f"{row.holder_name} さん（担当の期限切れ・引き継げます）"
+    return f"{row.holder_name} さんが対応中（{to_japan(row.claimed_until):%H:%M} まで）"

@@ -1,11 +1,13 @@
-"""Use cases of the operators' task view: keep each issued task once, list the open ones."""
+"""Use cases of the operators' task view: keep each issued task once, list the open ones (with
+who holds each), find one."""
+import uuid
 import logging
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 
-from services.console.orm import inbox, tasks
+from services.console.orm import inbox, operators, tasks
 from shared import events as ev
 from shared.db import Database
 from shared.inbox import first_deliveries
@@ -40,14 +42,34 @@ def _row(event: ev.TaskIssued, envelope: ev.Envelope) -> dict:
         consultant_name=event.consultant_name, contact_method=event.contact.method,
         phone=event.contact.phone, email=event.contact.email,
         category=event.category, summary=event.summary, urls=event.urls, issued_at=envelope.occurred_at,
+        booking_id=event.booking_id, attempt=event.attempt,
     )
+
+
+def _with_holder():
+    """Tasks with the display name of the operator who holds each (None when nobody does)."""
+    return select(tasks, operators.c.display_name.label("holder_name")).outerjoin(
+        operators, operators.c.id == tasks.c.claimed_by)
 
 
 async def open_tasks(sessions: Database) -> list[Row]:
     """Open tasks, the most urgent first: by due time (tasks without one last), then by issue time."""
     async with sessions() as session:
         result = await session.execute(
-            select(tasks).where(tasks.c.status == "open")
+            _with_holder().where(tasks.c.status == "open")
             .order_by(tasks.c.due_starts_at.asc().nulls_last(), tasks.c.issued_at.asc(), tasks.c.task_id)
         )
         return list(result.all())
+
+
+async def find_task(sessions: Database, task_id: uuid.UUID) -> Row | None:
+    async with sessions() as session:
+        return (await session.execute(_with_holder().where(tasks.c.task_id == task_id))).first()
+
+
+async def review_task(sessions: Database, consultation_id: uuid.UUID) -> Row | None:
+    """The consultation's review task: the open one if there is one, else the latest."""
+    async with sessions() as session:
+        return (await session.execute(
+            _with_holder().where(tasks.c.consultation_id == consultation_id, tasks.c.kind == "review")
+            .order_by((tasks.c.status == "open").desc(), tasks.c.issued_at.desc()).limit(1))).first()

@@ -1,12 +1,13 @@
 """The operators' web console: log in and out, and the open tasks as a page; `install` puts the
-console (its gate, sessions, error pages, pages and JSON API) on an app."""
+console (its gate, sessions, error pages, pages and JSON API) on an app: the task pages
+(task_pages.py), the phone line (phone_pages.py) and the JSON API (api.py, task_api.py)."""
 from collections.abc import Callable
 from datetime import datetime, timezone
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.console import api, errors, tasks
+from services.console import api, errors, phone_pages, task_api, task_pages, tasks
 from services.console.accounts import Operator
 from services.console.guard import guard
 from services.console.lockout import Lockout
@@ -37,12 +38,15 @@ def install(app: FastAPI, db: Database, settings: Settings, clock: Callable[[], 
     app.state.console_logins = logins = LogIns(db, store, Lockout(db, settings, clock))
     app.middleware("http")(guard)
     errors.install(app)
-    app.include_router(router(db))
+    app.include_router(router(db, clock))
+    app.include_router(task_pages.router(db, settings, clock))
+    app.include_router(phone_pages.router(db, settings, clock))
     app.include_router(api.router(db))
+    app.include_router(task_api.router(db, settings, clock))
     return logins
 
 
-def router(db: Database) -> APIRouter:
+def router(db: Database, clock: Callable[[], datetime] = utc_now) -> APIRouter:
     web = APIRouter()
 
     @web.get("/login", response_class=HTMLResponse)
@@ -79,7 +83,7 @@ def router(db: Database) -> APIRouter:
     @web.get("/", response_class=HTMLResponse)
     async def task_list(request: Request, operator: Operator = Depends(current_operator)) -> Response:
         rows = await tasks.open_tasks(db)
-        return page(request, "tasks.html", {"operator": operator, "tasks": rows})
+        return page(request, "tasks.html", {"operator": operator, "tasks": rows, "now": clock()})
 
     return web
 

@@ -24,7 +24,7 @@ PASSWORD = "correct horse battery"
 async def sessions(desk):
     engine = make_engine(desk, pool_size=2)
     async with engine.begin() as conn:  # other tiers share the database: start from no tasks
-        await conn.execute(text("truncate console.tasks, console.inbox"))
+        await conn.execute(text("truncate console.tasks, console.inbox cascade"))  # with their outcomes, notes
     yield make_sessions(engine)
     await engine.dispose()
 

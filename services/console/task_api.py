@@ -1,0 +1,105 @@
+"""The console's JSON API for working on tasks: claim and release a task, record a call's
+outcome, read and decide a membership review. Writes carry the session's X-CSRF-Token header
+(the guard checks it); refusals are {"code", "detail"} (409 when another operator or an earlier
+click got there first)."""
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Response
+
+from services.console import call_outcomes, claims, reviews, tasks
+from services.console.accounts import Operator, has_control_characters
+from services.console.pages import InvalidCharacters
+from services.console.refused import ActionRefused
+from services.console.review_labels import (
+    DECISION_REASONS, NOT_CARRIED, decision_reason_label, reason_label, why_label,
+)
+from services.console.schemas import DecisionIn, DecisionOut, OutcomeIn, OutcomeOut, Refusal, ReviewOut, TaskOut
+from services.console.sessions import current_operator
+from services.console.task_view import task_json
+from shared.db import Database
+from shared.settings import Settings
+
+REFUSALS = {status: {"model": Refusal} for status in (400, 401, 403, 404, 409, 422)}
+
+
+def decision_json(decided, receipt_no: str) -> dict:
+    """A decision (its row, or its event) as DecisionOut."""
+    return {"consultation_id": decided.consultation_id, "receipt_no": receipt_no, "decision": decided.decision,
+            "reason": decided.reason, "reason_label": decision_reason_label(decided.decision, decided.reason),
+            "decided_at": decided.decided_at}
+
+
+def review_json(view: reviews.ReviewView) -> dict:
+    review, task = view.review, view.task
+    candidates = review.candidates if review is not None else []
+    receipt_no = review.receipt_no if review is not None else task.receipt_no
+    return {
+        "consultation_id": view.consultation_id, "receipt_no": receipt_no,
+        "reason": review.reason if review is not None else None,
+        "reason_label": reason_label(review.reason) if review is not None else None,
+        "candidates": [c | {"why_label": why_label(c["why"])} for c in candidates],
+        "task": task_json(task) if task is not None else None,
+        "decision": decision_json(view.decision, receipt_no) if view.decision is not None else None,
+        "decision_reasons": DECISION_REASONS, "not_carried": NOT_CARRIED,
+    }
+
+
+def no_note_control_characters(note: str) -> None:
+    if has_control_characters(note, allow_line_breaks=True):
+        raise InvalidCharacters("note")
+
+
+def router(db: Database, settings: Settings, clock: Callable[[], datetime]) -> APIRouter:
+    api = APIRouter(prefix="/api/v1", responses=REFUSALS)
+
+    @api.get("/tasks/{task_id}", response_model=TaskOut)
+    async def task(task_id: uuid.UUID, response: Response, _: Operator = Depends(current_operator)) -> dict:
+        found = await tasks.find_task(db, task_id)
+        if found is None:
+            raise ActionRefused("not_found")
+        response.headers["Cache-Control"] = "no-store"
+        return task_json(found)
+
+    @api.post("/tasks/{task_id}/claim", response_model=TaskOut)
+    async def claim(task_id: uuid.UUID, response: Response, operator: Operator = Depends(current_operator)) -> dict:
+        """The task for this operator (200), or 409 when another holds it or it is done."""
+        response.headers["Cache-Control"] = "no-store"
+        return task_json(await claims.claim(db, task_id, operator, clock(), settings.console_claim_minutes))
+
+    @api.post("/tasks/{task_id}/release", response_model=TaskOut)
+    async def release(task_id: uuid.UUID, response: Response,
+                      operator: Operator = Depends(current_operator)) -> dict:
+        response.headers["Cache-Control"] = "no-store"
+        return task_json(await claims.release(db, task_id, operator))
+
+    @api.post("/tasks/{task_id}/outcome", response_model=OutcomeOut)
+    async def outcome(task_id: uuid.UUID, body: OutcomeIn, response: Response,
+                      operator: Operator = Depends(current_operator)) -> dict:
+        """A call task's outcome, by the operator holding it; the task closes. Once: 409 after."""
+        no_note_control_characters(body.note)
+        event = await call_outcomes.record_outcome(db, task_id, operator, body.outcome, body.note, clock())
+        response.headers["Cache-Control"] = "no-store"
+        return {"task_id": task_id} | event.model_dump(include={
+            "receipt_no", "booking_id", "attempt", "outcome", "note_length", "recorded_at"})
+
+    @api.get("/reviews/{consultation_id}", response_model=ReviewOut)
+    async def review(consultation_id: uuid.UUID, response: Response,
+                     _: Operator = Depends(current_operator)) -> dict:
+        view = await reviews.review_view(db, consultation_id)
+        if view is None:
+            raise ActionRefused("not_found")
+        response.headers["Cache-Control"] = "no-store"
+        return review_json(view)
+
+    @api.post("/reviews/{consultation_id}/decision", response_model=DecisionOut)
+    async def decide(consultation_id: uuid.UUID, body: DecisionIn, response: Response,
+                     operator: Operator = Depends(current_operator)) -> dict:
+        """By the operator holding the review task; the task closes. Once: 409 after."""
+        no_note_control_characters(body.note)
+        event = await reviews.decide(db, consultation_id, operator, body.decision, body.reason, body.note, clock())
+        response.headers["Cache-Control"] = "no-store"
+        return decision_json(event, event.receipt_no)
+
+    return api

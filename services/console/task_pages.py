@@ -1,0 +1,99 @@
+"""The operators' pages for working on one task (no JavaScript): see it, claim it, release it,
+record a call's outcome, and decide a membership review. Every form posts back here with the
+session's CSRF token and ends in a redirect (303) to the page that shows what changed; a refusal
+is a Japanese error page (409 when another operator or an earlier click got there first)."""
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.console import call_outcomes, claims, reviews, tasks
+from services.console.accounts import Operator, has_control_characters
+from services.console.call_outcomes import MAX_NOTE, OUTCOME_LABELS
+from services.console.notes import notes_of, outcome_of
+from services.console.pages import InvalidCharacters, page, templates, text_field
+from services.console.refused import ActionRefused
+from services.console.review_labels import (
+    DECISION_REASONS, DECISIONS, NOT_CARRIED, decision_reason_label, reason_label, why_label,
+)
+from services.console.sessions import current_operator
+from services.console.task_view import holder_label, japan_time
+from shared.db import Database
+from shared.settings import Settings
+
+templates.env.globals.update(
+    holder_label=holder_label, outcome_labels=OUTCOME_LABELS, reason_label=reason_label, why_label=why_label,
+    decisions=DECISIONS, decision_reasons=DECISION_REASONS, decision_reason_label=decision_reason_label,
+    not_carried=NOT_CARRIED, max_note=MAX_NOTE)
+templates.env.filters.update(japan_time=japan_time)
+
+
+def note_field(form) -> str:
+    value = form.get("note")
+    if not isinstance(value, str):
+        return ""
+    if has_control_characters(value, allow_line_breaks=True):
+        raise InvalidCharacters("note")
+    if len(value.strip()) > MAX_NOTE:
+        raise ActionRefused("invalid_request", f"メモは{MAX_NOTE:,}文字以内で入力してください。")
+    return value
+
+
+def router(db: Database, settings: Settings, clock: Callable[[], datetime]) -> APIRouter:
+    web = APIRouter()
+
+    async def task_page(request: Request, operator: Operator, task, review: reviews.ReviewView | None) -> Response:
+        consultation_id = task.consultation_id if task is not None else review.consultation_id
+        return page(request, "task.html", {
+            "task": task, "review": review, "now": clock(), "notes": await notes_of(db, consultation_id),
+            "mine": task is not None and task.claimed_by == operator.id,
+            "outcome": await outcome_of(db, task.task_id) if task is not None and task.kind == "call" else None,
+        })
+
+    @web.get("/tasks/{task_id}", response_class=HTMLResponse)
+    async def task_detail(task_id: uuid.UUID, request: Request,
+                          operator: Operator = Depends(current_operator)) -> Response:
+        task = await tasks.find_task(db, task_id)
+        if task is None:
+            raise ActionRefused("not_found")
+        review = await reviews.review_view(db, task.consultation_id) if task.kind == "review" else None
+        return await task_page(request, operator, task, review)
+
+    @web.get("/reviews/{consultation_id}", response_class=HTMLResponse)
+    async def review_detail(consultation_id: uuid.UUID, request: Request,
+                            operator: Operator = Depends(current_operator)) -> Response:
+        review = await reviews.review_view(db, consultation_id)
+        if review is None:
+            raise ActionRefused("not_found")
+        return await task_page(request, operator, review.task, review)
+
+    @web.post("/tasks/{task_id}/claim")
+    async def claim(task_id: uuid.UUID, operator: Operator = Depends(current_operator)) -> Response:
+        await claims.claim(db, task_id, operator, clock(), settings.console_claim_minutes)
+        return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+
+    @web.post("/tasks/{task_id}/release")
+    async def release(task_id: uuid.UUID, operator: Operator = Depends(current_operator)) -> Response:
+        await claims.release(db, task_id, operator)
+        return RedirectResponse("/", status_code=303)
+
+    @web.post("/tasks/{task_id}/outcome")
+    async def outcome(task_id: uuid.UUID, request: Request, operator: Operator = Depends(current_operator)) -> Response:
+        form = await request.form()
+        what = text_field(form, "outcome")
+        if what not in OUTCOME_LABELS:
+            raise ActionRefused("invalid_request", "通話の結果を選んでください。")
+        await call_outcomes.record_outcome(db, task_id, operator, what, note_field(form), clock())
+        return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+
+    @web.post("/reviews/{consultation_id}/decision")
+    async def decide(consultation_id: uuid.UUID, request: Request,
+                     operator: Operator = Depends(current_operator)) -> Response:
+        form = await request.form()
+        decision, _, reason = text_field(form, "decision").partition(":")  # "confirm:member_no_typo"
+        await reviews.decide(db, consultation_id, operator, decision, reason, note_field(form), clock())
+        return RedirectResponse(f"/reviews/{consultation_id}", status_code=303)
+
+    return web
