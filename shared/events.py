@@ -15,7 +15,8 @@ Role = Literal["member", "medical_staff", "care_staff"]
 ContactMethod = Literal["phone", "email"]
 PreferredTime = Literal["morning", "afternoon", "any"]  # when a consultant would rather be called
 Category = Literal["in_person", "online", "both"]
-TaskKind = Literal["call", "email", "review", "decline", "unreachable", "unschedulable"]
+# added within v1: "bounced", an e-mail to the consultant that could not be delivered
+TaskKind = Literal["call", "email", "review", "decline", "unreachable", "unschedulable", "bounced"]
 CallOutcome = Literal["reached", "no_answer", "wrong_number"]
 ExhaustedReason = Literal["no_answer_after_last_attempt", "wrong_number"]
 

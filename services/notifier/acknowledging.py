@@ -18,12 +18,16 @@ still `sending` with a hand-over on record is exactly the case to report. The wi
 mail wide per SMTP connection: only a mail in the server's hands at the crash, or whose `sent`
 had not committed yet, is reported; the mails of the batch never handed over are not.
 The machinery is the same for every kind of e-mail: once.py.
+
+A booking whose copy arrived late (the task waited in `pending`) is told to the consultant
+right after the acknowledgement (booked.py).
 """
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notifier import mail, once
+from services.notifier.booked import tell_booked
 from services.notifier.handovers import Mailing
 from services.notifier.orm import consultations, inbox
 from services.notifier.sending import Mailer
@@ -50,12 +54,15 @@ async def acknowledge(deliveries: list[Delivery[ev.ConsultationReceived]], sessi
             # no address: the operator's call is the acknowledgement
             await first_deliveries(session, inbox, CONSUMER, [d for d in deliveries if not _email_of(copies, d)])
             in_order = dict.fromkeys(d.event.consultation_id for d in deliveries)  # mails go out as receipts came
-            sending = await once.to_send(session, KIND, [copies[cid] for cid in in_order if copies[cid].email])
-        mailings = [Mailing(copy, mail.acknowledgement(copy, settings.mail_from),
+            sending = await once.to_send(session, KIND, [copies[cid] for cid in in_order if copies[cid].email],
+                                         settings.smtp_deferrals_before_task)
+        desk = mail.Desk.of(settings)
+        mailings = [Mailing(copy, mail.acknowledgement(copy, desk),
                             [d for d in deliveries if d.event.consultation_id == copy.consultation_id])
                     for copy in sending]
         if mailings:
             await once.send(session, mailings, KIND, CONSUMER, mailer)
+    await tell_booked(sessions, mailer, settings, [cid for cid, copy in copies.items() if copy.email])
 
 
 def _email_of(copies: dict, delivery: Delivery) -> str | None:
@@ -69,7 +76,7 @@ async def _keep_copies(session: AsyncConnection, events: list[ev.ConsultationRec
         contact_method=e.contact.method, phone=e.contact.phone, email=e.contact.email,
         category=e.category, summary=e.summary, urls=e.urls,
         received_at=e.received_at, contact_expected_from=e.contact_expected_from,
-        contact_may_take_longer=e.contact_may_take_longer,
+        contact_may_take_longer=e.contact_may_take_longer, urgent=e.urgent,
     ) for e in events])
     copies = {row.consultation_id: row for row in (await session.execute(
         select(consultations).where(consultations.c.consultation_id.in_(ids)))).all()}

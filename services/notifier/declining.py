@@ -35,9 +35,9 @@ async def decline(deliveries: list[Delivery[ev.EligibilityRejected]], sessions: 
             by_task = [d for d in deliveries if not _writes_to(copies.get(d.event.consultation_id))]
             fresh = await first_deliveries(session, inbox, CONSUMER, by_task)
             await place_orders(session, [decline_order(d.event) for d in fresh])
-            sending = await once.to_send(session, KIND, [copies[cid] for cid in latest
-                                                         if _writes_to(copies.get(cid))])
-        mailings = [Mailing(copy, mail.rejection(copy, settings.mail_from, settings.desk_phone, settings.desk_hours),
+            sending = await once.to_send(session, KIND, [copies[cid] for cid in latest if _writes_to(copies.get(cid))],
+                                         settings.smtp_deferrals_before_task)
+        mailings = [Mailing(copy, mail.rejection(copy, mail.Desk.of(settings)),
                             [d for d in deliveries if d.event.consultation_id == copy.consultation_id])
                     for copy in sending]
         if mailings:

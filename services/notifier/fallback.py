@@ -34,7 +34,8 @@ async def fall_back(deliveries: list[Delivery[ev.CallbackExhausted]], sessions: 
             # no copy yet (it would be very late): the task waits for it in `pending`
             fresh = await first_deliveries(session, inbox, CONSUMER, by_task)
             await place_orders(session, [unreachable_order(d.event) for d in fresh])
-            sending = await once.to_send(session, KIND, [copies[cid] for cid in latest if _email_of(copies, cid)])
+            sending = await once.to_send(session, KIND, [copies[cid] for cid in latest if _email_of(copies, cid)],
+                                         settings.smtp_deferrals_before_task)
         mailings = [Mailing(copy, _fallback_mail(copy, latest[copy.consultation_id], settings),
                             [d for d in deliveries if d.event.consultation_id == copy.consultation_id])
                     for copy in sending]
@@ -48,5 +49,4 @@ def _email_of(copies: dict, consultation_id) -> str | None:
 
 
 def _fallback_mail(copy, event: ev.CallbackExhausted, settings: Settings):
-    return mail.callback_fallback(copy, event.attempts, event.reason, settings.mail_from,
-                                  settings.desk_phone, settings.desk_hours)
+    return mail.callback_fallback(copy, event.attempts, event.reason, mail.Desk.of(settings))

@@ -1,11 +1,13 @@
 """The notifier's consumers: acknowledge receipts, tell a consultant the desk cannot take the
-consultation (e-mail or an operator), issue tasks for operators, note callbacks that could not
-be booked, fall back to e-mail or an operator when calls did not reach.
+consultation (e-mail or an operator), issue tasks for operators and tell the consultant when
+the desk will call, note callbacks that could not be booked, fall back to e-mail or an operator
+when calls did not reach.
 Its handlers are given a Notifier: the database, the settings and the mailer."""
 from dataclasses import dataclass
 
 from services.notifier import tasks
 from services.notifier.acknowledging import acknowledge
+from services.notifier.booked import booked
 from services.notifier.declining import decline
 from services.notifier.fallback import fall_back
 from services.notifier.sending import Mailer
@@ -32,7 +34,7 @@ async def received(deliveries: list[Delivery[ev.ConsultationReceived]], deps: No
 
 @subscriptions.on(ev.CallbackScheduled)
 async def scheduled(deliveries: list[Delivery[ev.CallbackScheduled]], deps: Notifier) -> None:
-    await tasks.order_tasks(deliveries, deps.sessions, "notifier.scheduled", tasks.scheduled_order)
+    await booked(deliveries, deps.sessions, deps.mailer, deps.settings)
 
 
 @subscriptions.on(ev.EligibilityReviewRequested)

@@ -5,6 +5,10 @@ email_sent event and its deliveries' inbox rows) as soon as the server took it. 
 leaves without an outcome only the mails then in the server's hands: those, and only those,
 are possible duplicates on the retry.
 
+A mail the server refused for good is marked `failed` with an operator's `bounced` task, in the
+same way, so a redelivery neither sends it again nor issues a second task; a 4xx naming the
+recipient is counted (once.py gives the mail up after a few).
+
 Marks are committed in groups so this costs a few commits per batch, not two per mail: one
 transaction carries every mark made while the previous one was committing. The groups run one
 after another on the caller's connection, the one that holds the advisory locks.
@@ -14,12 +18,13 @@ import logging
 from dataclasses import dataclass, field
 from email.message import Message
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, func, tuple_, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.notifier.bounces import Bounce, give_up
 from services.notifier.orm import inbox, notifications, outbox
-from services.notifier.sending import MailNotSent
+from services.notifier.sending import MailBounced, MailNotSent, RecipientDeferred
 from shared import events as ev
 from shared.inbox import first_deliveries
 from shared.messaging import Delivery
@@ -35,6 +40,7 @@ class Mailing:
     copy: Row
     message: Message
     deliveries: list[Delivery]
+    attempt: int = 1  # the booked callback's attempt (callback_booked); 1 for every other kind
 
 
 @dataclass
@@ -42,10 +48,12 @@ class _Group:
     handed_over: list[Mailing] = field(default_factory=list)
     sent: list[Mailing] = field(default_factory=list)
     not_taken: list[Mailing] = field(default_factory=list)
+    deferred: list[tuple[Mailing, RecipientDeferred]] = field(default_factory=list)
+    bounced: list[tuple[Mailing, MailBounced]] = field(default_factory=list)
     committed: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     def __bool__(self) -> bool:
-        return bool(self.handed_over or self.sent or self.not_taken)
+        return bool(self.handed_over or self.sent or self.not_taken or self.deferred or self.bounced)
 
 
 class HandoverRecord:
@@ -68,15 +76,20 @@ class HandoverRecord:
     def returned(self, message: Message, failure: Exception | None) -> None:
         if failure is None:
             self._mark("sent", message)
+        elif isinstance(failure, MailBounced):
+            self._mark("bounced", message, failure)
+        elif isinstance(failure, RecipientDeferred):
+            self._mark("deferred", message, failure)
         elif isinstance(failure, MailNotSent):
             self._mark("not_taken", message)
         # unknown outcome: the hand-over stays on record, and the retry reports it
 
-    def _mark(self, what: str, message: Message) -> _Group:
+    def _mark(self, what: str, message: Message, failure: MailNotSent | None = None) -> _Group:
         if self._failure is not None:
             raise self._failure
         group = self._next
-        getattr(group, what).append(self._by_message_id[message["Message-ID"]])
+        mailing = self._by_message_id[message["Message-ID"]]
+        getattr(group, what).append(mailing if failure is None else (mailing, failure))
         if self._committing is None:
             self._committing = asyncio.create_task(self._commit_groups())
         return group
@@ -111,16 +124,29 @@ class HandoverRecord:
     async def _write(self, group: _Group) -> None:
         this_kind = notifications.c.kind == self._kind
         if group.handed_over:
-            await self._session.execute(update(notifications).where(this_kind, _ids_in(group.handed_over)).values(
+            await self._session.execute(update(notifications).where(this_kind, _mails_in(group.handed_over)).values(
                 handed_over_at=func.now(), attempts=notifications.c.attempts + 1))
         if group.not_taken:  # certainly not sent: the retry is no duplicate
-            await self._session.execute(update(notifications).where(this_kind, _ids_in(group.not_taken)).values(
+            await self._session.execute(update(notifications).where(this_kind, _mails_in(group.not_taken)).values(
                 handed_over_at=None))
+        if group.deferred:  # certainly not sent either; counted, and given up after a few (once.py)
+            await self._session.execute(update(notifications).where(
+                this_kind, notifications.c.consultation_id == bindparam("b_id"),
+                notifications.c.attempt == bindparam("b_attempt")).values(
+                handed_over_at=None, deferrals=notifications.c.deferrals + 1, failure=bindparam("b_why")),
+                [{"b_id": m.copy.consultation_id, "b_attempt": m.attempt, "b_why": _why(failure)}
+                 for m, failure in group.deferred])
+        if group.bounced:
+            await give_up(self._session, self._kind, [
+                Bounce(m.copy, m.attempt, _why(failure)) for m, failure in group.bounced])
+            await first_deliveries(self._session, inbox, self._consumer, [d for m, _ in group.bounced for d in m.deliveries])
         if group.sent:
             await self._session.execute(update(notifications).where(
-                this_kind, notifications.c.consultation_id == bindparam("b_id")).values(
+                this_kind, notifications.c.consultation_id == bindparam("b_id"),
+                notifications.c.attempt == bindparam("b_attempt")).values(
                 status="sent", sent_at=func.now(), message_id=bindparam("b_message_id")),
-                [{"b_id": m.copy.consultation_id, "b_message_id": m.message["Message-ID"]} for m in group.sent])
+                [{"b_id": m.copy.consultation_id, "b_attempt": m.attempt, "b_message_id": m.message["Message-ID"]}
+                 for m in group.sent])
             await add_events(self._session, outbox, [(ev.EmailSent(
                 consultation_id=m.copy.consultation_id, receipt_no=m.copy.receipt_no, kind=self._kind,
                 message_id=m.message["Message-ID"]), m.copy.consultation_id) for m in group.sent])
@@ -138,5 +164,13 @@ class HandoverRecord:
             raise self._failure
 
 
-def _ids_in(mailings: list[Mailing]):
-    return notifications.c.consultation_id.in_([m.copy.consultation_id for m in mailings])
+def _mails_in(mailings: list[Mailing]):
+    return tuple_(notifications.c.consultation_id, notifications.c.attempt).in_(
+        [(m.copy.consultation_id, m.attempt) for m in mailings])
+
+
+def _why(failure: MailBounced | RecipientDeferred) -> str:
+    """Codes only: the server's text can name the recipient's address."""
+    if isinstance(failure, RecipientDeferred):
+        return f"deferred {failure.code}"
+    return f"refused {failure.code}" if failure.code else "address"

@@ -1,7 +1,7 @@
 """Tables of the notifier schema: the consultation copy, notifications and their possible
 duplicates, tasks, pending tasks, unschedulable callbacks, its outbox and inbox."""
 from sqlalchemy import (
-    ARRAY, BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, false, func, Identity,
+    ARRAY, BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, false, func, Identity, Index,
     Integer, PrimaryKeyConstraint, Table, Text, UniqueConstraint, Uuid,
 )
 
@@ -31,11 +31,16 @@ consultations = Table(
     Column("contact_expected_from", Date, nullable=False),
     # the desk was busy when received: the acknowledgement says contact may take several days
     Column("contact_may_take_longer", Boolean, nullable=False, server_default=false()),
+    # the consultant asked for an urgent callback: the acknowledgement names 110 and 119 first
+    Column("urgent", Boolean, nullable=False, server_default=false()),
 )
 
-# One row per (consultation, kind) of e-mail; it moves sending -> sent (guarantee 4).
+# One row per (consultation, kind, attempt) of e-mail; it moves sending -> sent (guarantee 4), or
+# -> failed when the server refused it for good (a bounced task then reaches the consultant).
+# `attempt` is the booked callback's attempt for a callback_booked mail; 1 for every other kind.
 # handed_over_at: the mail was handed to SMTP then and its outcome is not on record yet; still
 # set on `sending` when the mail is tried again, it makes that try a possible duplicate.
+# deferrals: 4xx answers naming the recipient so far; failure: the SMTP code of a failed mail.
 notifications = Table(
     "notifications",
     metadata,
@@ -48,8 +53,12 @@ notifications = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
     Column("handed_over_at", DateTime(timezone=True)),
-    UniqueConstraint("consultation_id", "kind", name="uq_notifications_consultation_kind"),
-    CheckConstraint("status in ('sending','sent')", name="status_known"),
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    Column("deferrals", Integer, nullable=False, server_default="0"),
+    Column("failed_at", DateTime(timezone=True)),
+    Column("failure", Text),
+    UniqueConstraint("consultation_id", "kind", "attempt", name="uq_notifications_consultation_kind_attempt"),
+    CheckConstraint("status in ('sending','sent','failed')", name="status_known"),
 )
 
 # An e-mail sent again after a hand-over whose outcome was never recorded (a crash, a connection
@@ -66,9 +75,10 @@ possible_duplicates = Table(
     Column("detected_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-TASK_KINDS = "kind in ('call','email','review','decline','unreachable','unschedulable')"
+TASK_KINDS = "kind in ('call','email','review','decline','unreachable','unschedulable','bounced')"
 
-# One task per cause: per (consultation, kind, attempt), and one call task per booking attempt.
+# One task per cause: per (consultation, kind, attempt), and one call task per booking attempt;
+# a `bounced` task per failed mail: its kind in `reason`, its attempt in `attempt`.
 # `attempt` is a call task's attempt of its booking (a no-answer books the next one); 1 otherwise.
 tasks = Table(
     "tasks",
@@ -82,10 +92,14 @@ tasks = Table(
     Column("due_starts_at", DateTime(timezone=True)),
     Column("due_ends_at", DateTime(timezone=True)),
     Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    UniqueConstraint("consultation_id", "kind", "attempt", name="uq_tasks_consultation_kind_attempt"),
     UniqueConstraint("booking_id", "attempt", name="uq_tasks_booking_attempt"),
     CheckConstraint(TASK_KINDS, name="kind_known"),
 )
+Index("uq_tasks_consultation_kind_attempt", tasks.c.consultation_id, tasks.c.kind, tasks.c.attempt,
+      unique=True, postgresql_where=tasks.c.kind != "bounced")
+Index("uq_tasks_bounced_mail", tasks.c.consultation_id, tasks.c.reason, tasks.c.attempt,
+      unique=True, postgresql_where=tasks.c.kind == "bounced")
+Index("ix_tasks_consultation", tasks.c.consultation_id)
 
 # A task whose consultation copy has not arrived yet; issued when it does.
 pending = Table(

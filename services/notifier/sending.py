@@ -1,17 +1,25 @@
-"""How e-mail leaves the desk: SMTP through aiosmtplib. Tests replace the Mailer with a fake.
+"""How e-mail leaves the desk: SMTP through aiosmtplib (STARTTLS and log-in when the settings ask
+for them). Tests replace the Mailer with a fake, or run a real aiosmtpd server.
 
-What an SMTP failure means for the mail, and for the consumer that sent it:
-- `SmtpUnreachable`, `SmtpBusy` (no connection, or a 4xx "try later" for the whole session, such
-  as 421): the mail was not taken and the server is the problem, so they are `DependencyDown`:
-  the consumer pauses and retries without spending the delivery limit.
-- `MailNotSent` (a 5xx refusal, or a 4xx for one recipient such as a full mailbox): not taken, and
-  the mail is the problem: an ordinary failure, retried a few times, then in the DLQ with the
-  reason, from where `payhara dlq replay` can send it again later.
-- anything else (a timeout or a dropped connection during DATA): the server may have taken the
-  mail, so its hand-over stays on record and the retry reports a possible duplicate.
+What an SMTP answer means for the mail, and for the consumer that sent it:
+- `SmtpUnreachable`, `SmtpBusy`, `SmtpRefusesDesk` (no connection or a timeout before the mail
+  was handed over; a 4xx for the session such as 421, or naming the server rather than the
+  mailbox; a 5xx to the desk itself: its log-in, STARTTLS, sender): the mail was not taken and the
+  server or its settings are the problem, so they are `DependencyDown`: the consumer holds the
+  batch and retries with backoff, without spending the delivery limit, until the server answers.
+  No consultant's mail is ever given up for the desk's own server.
+- `MailBounced` (a 5xx for the recipient or the content, an address that cannot be sent to): the
+  mail will never go; it is recorded as failed and an operator reaches the consultant another way.
+- `RecipientDeferred` (a 4xx naming the mailbox, such as a full one): this mail only; tried again
+  through the broker a few times, never pausing everyone's mail, then as a bounce (once.py).
+- anything else (a timeout or a dropped connection during the transaction): the server may have
+  taken the mail, so its hand-over stays on record and the retry reports a possible duplicate.
 """
 import asyncio
+import logging
+import re
 import socket
+import ssl
 from datetime import datetime, timezone
 from email.message import Message
 from email.utils import format_datetime
@@ -22,17 +30,41 @@ import aiosmtplib
 from shared.failures import DependencyDown
 from shared.settings import Settings
 
+log = logging.getLogger("payhara.notifier")
+LOG_IN_REFUSED = (530, 534, 535, 538)  # authentication required, too weak, failed, encryption required
+ENHANCED = re.compile(r"^\s*[245]\.(\d{1,3})\.\d{1,3}\b")
+
 
 class MailNotSent(Exception):
-    """The mail certainly did not leave: the server refused it for good (5xx)."""
+    """The mail certainly did not leave."""
+
+
+class MailRefused(MailNotSent):
+    """The server answered for this mail itself (`code`, None for an address it cannot take)."""
+
+    def __init__(self, why: str, code: int | None = None):
+        super().__init__(why)
+        self.code = code
+
+
+class MailBounced(MailRefused):
+    """Refused for good: sending it again would not help."""
+
+
+class RecipientDeferred(MailRefused):
+    """A 4xx for this recipient only (mailbox full): the server is fine, try this mail later."""
 
 
 class SmtpUnreachable(MailNotSent, DependencyDown):
-    """No connection to the SMTP server (refused, timed out): nothing was handed over."""
+    """No connection to the SMTP server (refused, reset, timed out): nothing was handed over."""
 
 
 class SmtpBusy(MailNotSent, DependencyDown):
     """The SMTP server answered 4xx: it did not take the mail, and asks to be tried again later."""
+
+
+class SmtpRefusesDesk(MailNotSent, DependencyDown):
+    """The server refuses the desk itself (log-in, STARTTLS, certificate, sender): a setting to fix."""
 
 
 class Handovers(Protocol):
@@ -57,12 +89,16 @@ class SmtpMailer:
     """Sends a batch over a few SMTP connections, each reused for many mails."""
 
     def __init__(self, settings: Settings):
-        self.host = settings.smtp_host
-        self.port = settings.smtp_port
-        self.timeout_s = settings.smtp_timeout_s
+        self.host, self.port = settings.smtp_host, settings.smtp_port
         self.connections = settings.smtp_connections
-        # once, not per mail: aiosmtplib would otherwise look it up in a thread for every send
-        self.local_hostname = socket.getfqdn()
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        # every connect, STARTTLS, log-in and command waits at most smtp_timeout_s for its answer;
+        # local_hostname once, not per mail: aiosmtplib would look it up in a thread every time
+        self._options = dict(
+            hostname=self.host, port=self.port, timeout=settings.smtp_timeout_s, local_hostname=socket.getfqdn(),
+            start_tls=settings.smtp_starttls, validate_certs=settings.smtp_tls_verify,
+            cert_bundle=settings.smtp_tls_ca_file, username=settings.smtp_username or None,
+            password=password if settings.smtp_username else None)
 
     async def send_all(self, messages: list[Message], handovers: Handovers) -> list[Exception | None]:
         """Up to `smtp_connections` connections at once, each taking every n-th mail: a mail
@@ -85,15 +121,15 @@ class SmtpMailer:
 
     async def _send_in_turn(self, messages: list[Message], handovers: Handovers) -> list[Exception | None]:
         """One connection, one mail after another; after any error the next mail gets a new one,
-        except when the server cannot be reached: the rest of the lane is not tried."""
+        except when the session could not be set up: the rest of the lane is not tried."""
         outcomes: list[Exception | None] = []
         smtp: aiosmtplib.SMTP | None = None
         try:
             for message in messages:
                 try:
                     smtp = smtp or await self._connect()
-                except SmtpUnreachable as unreachable:
-                    outcomes.extend([unreachable] * (len(messages) - len(outcomes)))
+                except MailNotSent as not_connected:
+                    outcomes.extend([not_connected] * (len(messages) - len(outcomes)))
                     break
                 await handovers.handing_over(message)
                 try:
@@ -112,35 +148,65 @@ class SmtpMailer:
         return outcomes
 
     async def _connect(self) -> aiosmtplib.SMTP:
-        smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout_s,
-                               local_hostname=self.local_hostname)
+        """A session ready for mail (greeting, EHLO, STARTTLS, log-in), before any hand-over: a
+        failure here certainly sent nothing."""
+        smtp = aiosmtplib.SMTP(**self._options)
         try:
             await smtp.connect()
-        except (aiosmtplib.SMTPException, OSError) as error:
-            raise SmtpUnreachable(f"SMTP server {self.host}:{self.port} unreachable: {type(error).__name__}") from None
+            if smtp.is_ehlo_or_helo_needed:
+                await smtp.ehlo()
+        except Exception as error:
+            smtp.close()
+            raise self._setup_failure(error) from None
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
+
+    def _setup_failure(self, error: Exception) -> MailNotSent:
+        where = f"SMTP server {self.host}:{self.port}"
+        code = getattr(error, "code", None)
+        if isinstance(code, int) and 400 <= code < 500:
+            return SmtpBusy(f"{where} answered {code} to the desk: try again later")
+        refused = isinstance(error, aiosmtplib.SMTPException) and not isinstance(error, (ConnectionError, TimeoutError))
+        if isinstance(error, (ssl.SSLError, ssl.CertificateError)) or refused:
+            why = f"{type(error).__name__} {code or ''}".strip()
+            log.error("%s refuses the desk (%s): check the PAYHARA_SMTP_* settings; mail is held meanwhile", where, why)
+            return SmtpRefusesDesk(f"{where} refuses the desk: {why}")
+        return SmtpUnreachable(f"{where} unreachable: {type(error).__name__}")
 
 
 def _outcome(error: Exception) -> Exception:
-    # codes and type names only, `from None`: the SMTP error text can name the recipient's address
-    code = _refusal_code(error)
-    if code is None or not 400 <= code < 600:
-        return error  # no answer: the server may have taken it
-    if 400 <= code < 500 and not isinstance(error, aiosmtplib.SMTPRecipientsRefused):
-        return SmtpBusy(f"the SMTP server answered {code}: try again later")
-    if 400 <= code < 500:  # this recipient only (mailbox full, greylisted): the server is fine,
-        # so pausing every acknowledgement for it would be wrong; retried and counted instead
-        return MailNotSent(f"the SMTP server deferred the recipient: {code}")
-    return MailNotSent(f"the SMTP server refused the mail: {code}")
-
-
-def _refusal_code(error: Exception) -> int | None:
-    """The server's answer when it refused the mail; a permanent refusal of any recipient wins."""
+    """What the server's answer means for this mail. Codes and type names only, `from None`
+    where it is raised: the SMTP error text can name the recipient's address."""
+    if isinstance(error, (ValueError, aiosmtplib.SMTPNotSupported)):  # checked before MAIL FROM
+        return MailBounced("the address cannot be sent to")
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
-        return max((refusal.code for refusal in error.recipients), default=550)
-    if isinstance(error, aiosmtplib.SMTPResponseException):
-        return error.code
-    return None
+        refusal = max(error.recipients, key=lambda r: r.code, default=None)
+        code, text = (refusal.code, refusal.message) if refusal else (550, "")
+        if code in LOG_IN_REFUSED:
+            return SmtpRefusesDesk(f"the SMTP server wants the desk to log in: {code}")
+        if code >= 500:
+            return MailBounced(f"the SMTP server refused the recipient: {code}", code)
+        if _names_the_mailbox(code, text):  # the server is fine: pausing every mail for it would be wrong
+            return RecipientDeferred(f"the SMTP server deferred the recipient: {code}", code)
+        return SmtpBusy(f"the SMTP server answered {code} for a recipient: try again later")
+    if not isinstance(error, aiosmtplib.SMTPResponseException) or not 400 <= error.code < 600:
+        return error  # no answer: the server may have taken it
+    if error.code < 500:
+        return SmtpBusy(f"the SMTP server answered {error.code}: try again later")
+    if isinstance(error, aiosmtplib.SMTPDataError) and error.code not in LOG_IN_REFUSED:
+        return MailBounced(f"the SMTP server refused the mail: {error.code}", error.code)
+    return SmtpRefusesDesk(f"the SMTP server refused the desk's sender: {error.code}")
+
+
+def _names_the_mailbox(code: int, text: str) -> bool:
+    """A 4xx about this recipient (X.1.x address, X.2.x mailbox; 450 without an enhanced code),
+    rather than the server (421, X.3.x system, X.4.x network, X.7.x policy such as greylisting)."""
+    if code == 421:
+        return False
+    enhanced = ENHANCED.match(text or "")
+    return enhanced.group(1) in ("1", "2") if enhanced else code == 450
 
 
 async def _close(smtp: aiosmtplib.SMTP | None, polite: bool = False) -> None:

@@ -1,7 +1,7 @@
 """Use cases: issue tasks for the desk's operators (call or write at the booked slot, one task
 per attempt; review a verdict; tell a consultant kindly that the desk cannot take the
 consultation; reach a consultant the calls did not reach; arrange a callback the scheduler
-could not book).
+could not book; reach a consultant an e-mail could not reach, bounces.py).
 
 A task needs the consultation copy (name, contact, summary). Events can arrive out of order, so
 a task whose copy has not arrived yet waits in `pending` and is issued with the copy. Both
@@ -37,7 +37,7 @@ class TaskOrder:
     reason: str | None = None
     due_starts_at: datetime | None = None
     due_ends_at: datetime | None = None
-    attempt: int = 1  # a call task's attempt of its booking; 1 for every other task
+    attempt: int = 1  # a call task's attempt of its booking, a bounced mail's attempt; else 1
 
 
 # what a waiting order is made of (`pending` also keeps since when it waits: waiting.py)

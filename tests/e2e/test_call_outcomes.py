@@ -73,5 +73,5 @@ async def test_three_unanswered_calls_give_three_call_tasks_then_one_fallback_ma
     mails = await wait_for(lambda: asyncio.to_thread(fallback_mails, processes, cid), 60, "the fallback e-mail")
     await asyncio.sleep(2)  # a duplicate still on its way would arrive meanwhile
     assert len(fallback_mails(processes, cid)) == len(mails) == 1
-    assert "3回お電話しましたが" in mails[0].get_content()
+    assert "3回お電話しましたが" in mails[0].get_body(("plain",)).get_content()
     assert (await booking_of(desk.database_url, cid))["status"] == "exhausted"

@@ -2,6 +2,7 @@
 fallback e-mail where the copy has an address, one `unreachable` task where it has none; a call
 task for each attempt of a booking; one `unschedulable` task per consultation."""
 import uuid
+from email import message_from_bytes, policy
 from datetime import datetime, timedelta, timezone
 
 from aiosmtpd.controller import Controller
@@ -16,7 +17,7 @@ from services.notifier.unschedulable import note_unschedulable
 from shared import events as ev
 from shared.messaging import Delivery
 from tests.integration.test_notifier import sessions  # noqa: F401 (the fixture)
-from tests.integration.test_notifier import FakeMailer, Inbox, free_port, outbox_events, received
+from tests.integration.test_notifier import FakeMailer, Inbox, free_port, outbox_events, plain_text, received
 
 SLOT = datetime(2026, 11, 30, 1, 0, tzinfo=timezone.utc)  # Monday 10:00 in Japan
 
@@ -73,7 +74,7 @@ async def test_an_exhausted_consultation_with_an_address_gets_one_fallback_mail(
     assert recipients == ["hanako@example.jp"]
     assert message["Subject"] == f"【受付番号 {copy.receipt_no}】お電話がつながりませんでした"
     assert message["Message-ID"].strip() == f"<callback_fallback.{copy.consultation_id}@payhara-desk.invalid>"
-    body = message.get_content()
+    body = plain_text(message)
     assert "3回お電話しましたが、つながりませんでした" in body and desk.desk_phone in body
     assert "ご返信" in body and copy.summary not in body and copy.urls[0] not in body
     sent = await outbox_events(sessions, copy.consultation_id, ev.EmailSent)
@@ -88,7 +89,7 @@ async def test_a_wrong_number_asks_to_check_the_number(sessions, desk):
     await fall_back([exhausted(copy, "wrong_number", attempts=1)], sessions, mailer, desk)
     (message,) = mailer.sent
     assert str(message["Subject"]) == f"【受付番号 {copy.receipt_no}】お電話番号をご確認ください"
-    text = message.get_payload(decode=True).decode("utf-8")
+    text = plain_text(message_from_bytes(message.as_bytes(), policy=policy.default))
     assert "番号が違っているようでした" in text and "回お電話しましたが" not in text
 
 

@@ -1,0 +1,102 @@
+"""The booked-callback mail on real Postgres: a consultant who gave an e-mail address is told
+when the desk will call (or by which day it will reply), once per consultation and attempt,
+whatever the order of arrival; never about a slot already over; the call task as before."""
+import uuid
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
+
+from services.notifier.acknowledging import acknowledge
+from services.notifier.booked import booked
+from shared import events as ev
+from shared.calendar import to_japan
+from shared.messaging import Delivery
+from tests.integration.test_notifier import sessions  # noqa: F401 (the fixture)
+from tests.integration.test_notifier import FakeMailer, outbox_events, plain_text, received
+
+SOON = (datetime.now(timezone.utc) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+
+
+def scheduled(consultation_id, attempt: int = 1, starts: datetime = SOON, booking_id=None, minutes: int = 30):
+    event = ev.CallbackScheduled(consultation_id=consultation_id, receipt_no="PH-261124-00000",
+                                 booking_id=booking_id or uuid.uuid4(), slot_starts_at=starts,
+                                 slot_ends_at=starts + timedelta(minutes=minutes), attempt=attempt)
+    return Delivery(ev.wrap(event, consultation_id), event)
+
+
+def republished(delivery: Delivery) -> Delivery:
+    return Delivery(ev.wrap(delivery.event, delivery.envelope.correlation_id), delivery.event)
+
+
+async def with_copy(sessions, desk, **contact) -> ev.ConsultationReceived:
+    event, envelope = received(**contact)
+    await acknowledge([Delivery(envelope, event)], sessions, FakeMailer(), desk)
+    return event
+
+
+def text_of(message) -> str:
+    return plain_text(message_from_bytes(message.as_bytes(), policy=policy.default))
+
+
+def window(starts: datetime) -> str:
+    local, end = to_japan(starts), to_japan(starts + timedelta(minutes=30))
+    return f"{local.month}月{local.day}日（{'月火水木金土日'[local.weekday()]}）{local:%H:%M}〜{end:%H:%M} ごろ"
+
+
+async def test_a_booked_call_is_told_once_per_attempt(sessions, desk):
+    copy = await with_copy(sessions, desk, method="phone")  # a call, with an address to write to
+    first = scheduled(copy.consultation_id)
+    mailer = FakeMailer()
+    for delivery in (first, first, republished(first)):
+        await booked([delivery], sessions, mailer, desk)
+    (told,) = mailer.sent
+    assert told["Message-ID"] == f"<callback_booked.{copy.consultation_id}@payhara-desk.invalid>"
+    assert window(SOON) in text_of(told) and "つながりませんでした" not in text_of(told)
+
+    second = scheduled(copy.consultation_id, attempt=2, starts=SOON + timedelta(hours=3),
+                       booking_id=first.event.booking_id)
+    await booked([second, first], sessions, mailer, desk)
+    await booked([second], sessions, mailer, desk)
+    assert [m["Message-ID"] for m in mailer.sent[1:]] == [
+        f"<callback_booked.{copy.consultation_id}.2@payhara-desk.invalid>"]
+    assert "つながりませんでした" in text_of(mailer.sent[1]) and window(SOON + timedelta(hours=3)) in text_of(mailer.sent[1])
+    tasks = await outbox_events(sessions, copy.consultation_id, ev.TaskIssued)
+    assert sorted((t.kind, t.attempt) for t in tasks) == [("call", 1), ("call", 2)]
+    sent = await outbox_events(sessions, copy.consultation_id, ev.EmailSent)
+    assert sorted(e.kind for e in sent) == ["acknowledgement", "callback_booked", "callback_booked"]
+
+
+async def test_a_reply_by_email_is_told_by_its_day(sessions, desk):
+    copy = await with_copy(sessions, desk)  # contact by e-mail: the booking is a reply due that day
+    mailer = FakeMailer()
+    await booked([scheduled(copy.consultation_id, minutes=540)], sessions, mailer, desk)
+    (told,) = mailer.sent
+    local = to_japan(SOON)
+    assert f"{local.month}月{local.day}日" in text_of(told) and "メールでご連絡します" in text_of(told)
+    assert "お電話します" not in text_of(told)
+
+
+async def test_no_address_no_mail_but_the_call_task(sessions, desk):
+    copy = await with_copy(sessions, desk, email=None, method="phone")
+    mailer = FakeMailer()
+    await booked([scheduled(copy.consultation_id)], sessions, mailer, desk)
+    assert mailer.sent == []
+    assert [t.kind for t in await outbox_events(sessions, copy.consultation_id, ev.TaskIssued)] == ["call"]
+
+
+async def test_a_booking_before_its_copy_is_told_right_after_the_acknowledgement(sessions, desk):
+    event, envelope = received(method="phone")
+    mailer = FakeMailer()
+    await booked([scheduled(event.consultation_id)], sessions, mailer, desk)  # the copy is late
+    assert mailer.sent == []
+    await acknowledge([Delivery(envelope, event)], sessions, mailer, desk)
+    await acknowledge([Delivery(envelope, event)], sessions, mailer, desk)  # redelivered
+    assert [m["Message-ID"].split(".", 1)[0] for m in mailer.sent] == ["<acknowledgement", "<callback_booked"]
+
+
+async def test_a_slot_already_over_is_not_told(sessions, desk):
+    copy = await with_copy(sessions, desk, method="phone")
+    mailer = FakeMailer()
+    past = datetime.now(timezone.utc) - timedelta(hours=2)
+    await booked([scheduled(copy.consultation_id, starts=past)], sessions, mailer, desk)
+    assert mailer.sent == []
+    assert [t.kind for t in await outbox_events(sessions, copy.consultation_id, ev.TaskIssued)] == ["call"]
