@@ -8,7 +8,8 @@ What to tell is read from the issued tasks, not from the event, so one rule serv
 arrival: a booking whose consultation copy came late is issued when the copy comes
 (tasks.issue_pending), and acknowledging.py then asks `tell_booked` about those consultations.
 Only a consultation's latest attempt is told, and never once its slot has ended: a mail about a
-call already past would only confuse.
+call already past would only confuse. A first reply by e-mail due on the promised day is not
+told: the acknowledgement said so already.
 """
 import uuid
 from datetime import datetime, timezone
@@ -22,6 +23,7 @@ from services.notifier.orm import consultations, notifications, tasks
 from services.notifier.sending import Mailer
 from services.notifier.tasks import order_tasks, scheduled_order
 from shared import events as ev
+from shared.calendar import japan_date
 from shared.db import Database
 from shared.messaging import Delivery
 from shared.settings import Settings
@@ -76,7 +78,14 @@ async def _untold(sessions: Database, ids: list[uuid.UUID], now: datetime) -> di
                                     told.c.attempt == tasks.c.attempt, told.c.status != "sending")))
         .order_by(consultations.c.consultation_id))
     async with sessions() as session:
-        return {row.consultation_id: row for row in (await session.execute(query)).all()}
+        return {row.consultation_id: row for row in (await session.execute(query)).all() if says_something_new(row)}
+
+
+def says_something_new(row) -> bool:
+    """A first reply by e-mail due on the day the acknowledgement promised adds nothing to it: no
+    mail. A call's time window, a later day, or a next attempt is news."""
+    return not (row.task_kind == "email" and row.booked_attempt == 1
+                and japan_date(row.due_starts_at) <= row.contact_expected_from)
 
 
 def _booking(row) -> mail.Booking:

@@ -100,3 +100,13 @@ async def test_a_slot_already_over_is_not_told(sessions, desk):
     await booked([scheduled(copy.consultation_id, starts=past)], sessions, mailer, desk)
     assert mailer.sent == []
     assert [t.kind for t in await outbox_events(sessions, copy.consultation_id, ev.TaskIssued)] == ["call"]
+
+
+async def test_a_first_reply_due_on_the_promised_day_is_not_told_again(sessions, desk):
+    event, envelope = received()  # contact by e-mail
+    event = event.model_copy(update={"contact_expected_from": to_japan(SOON).date()})
+    await acknowledge([Delivery(envelope, event)], sessions, FakeMailer(), desk)  # it said that day
+    mailer = FakeMailer()
+    await booked([scheduled(event.consultation_id, minutes=540)], sessions, mailer, desk)
+    assert mailer.sent == []  # nothing new to say
+    assert [t.kind for t in await outbox_events(sessions, event.consultation_id, ev.TaskIssued)] == ["email"]
