@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     # (services/console/phone_entry.py); the rest of the entry is deleted this long after the answer
     console_phone_code_minutes: int = Field(default=10, ge=1)
     console_phone_keep_hours: float = Field(default=24.0, gt=0)
+    # who saw a consultation's personal data, and when (console.data_views, the supervisors'
+    # /audit): kept this long, then deleted by the console's purge (about two years)
+    console_data_views_keep_days: int = Field(default=731, ge=1)
 
     @model_validator(mode="after")
     def _weekly_roster_names_weekdays(self) -> "Settings":

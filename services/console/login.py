@@ -3,6 +3,7 @@ the browser had before ends). Every refusal is logged with the login and the add
 the password."""
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from services.console import accounts
@@ -69,13 +70,16 @@ class LogIns:
         log.info("console log-out: operator=%s session=%s", session.operator.id if session.operator else None,
                  session.ref)
 
-    async def purge_forever(self) -> None:
-        """Alongside the console: expired sessions and failures too old to count are deleted."""
+    async def purge_forever(self, also: Callable[[], Awaitable[int]] | None = None) -> None:
+        """Alongside the console: expired sessions and failures too old to count are deleted, and
+        what `also` deletes (the records of personal data views past their retention)."""
         while True:
             try:
                 ended, forgotten = await self.sessions.purge(), await self.lockout.purge()
-                if ended or forgotten:
-                    log.info("console purge: %s expired sessions, %s old log-in failures", ended, forgotten)
+                views = await also() if also is not None else 0
+                if ended or forgotten or views:
+                    log.info("console purge: %s expired sessions, %s old log-in failures, %s data views past "
+                             "retention", ended, forgotten, views)
             except Exception as error:  # the database away: try again next round
                 log.warning("console purge failed: %s", type(error).__name__)
             await asyncio.sleep(PURGE_EVERY_S)

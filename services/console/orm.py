@@ -1,6 +1,7 @@
 """Tables of the console schema: operator accounts and their sessions, failed log-ins, the
 operators' task view and what they do with it (claims, call outcomes, review decisions, notes),
-the reviews' reasons, phone entries and intake's answers to them, outbox and inbox."""
+the reviews' reasons, phone entries and intake's answers to them, who saw whose personal data,
+outbox and inbox."""
 from sqlalchemy import (
     ARRAY, BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Identity, Index, Integer, Table,
     Text, Uuid, false, func,
@@ -171,3 +172,20 @@ phone_answers = Table(
     Column("answered_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("(receipt_no is null) <> (errors is null)", name="received_or_refused"),
 )
+
+# Who saw a consultation's personal data (name, contact, summary), when, and on what: one row per
+# consultation shown by a page or an API answer, written in the same request (data_views.py);
+# for supervisors (/audit), kept console_data_views_keep_days. Never the data itself.
+data_views = Table(
+    "data_views",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("operator_id", BigInteger, ForeignKey("operators.id"), nullable=False),  # operators are disabled, not deleted
+    Column("consultation_id", Uuid, nullable=False),
+    Column("receipt_no", Text, nullable=False),
+    Column("what", Text, nullable=False),  # data_views.WHAT: queue, task, api_tasks ...
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_data_views_at", data_views.c.at, data_views.c.id)
+Index("ix_data_views_receipt_no", data_views.c.receipt_no, data_views.c.at, data_views.c.id)
+Index("ix_data_views_operator_id", data_views.c.operator_id, data_views.c.at, data_views.c.id)

@@ -32,7 +32,7 @@ def submission_id_of(form) -> uuid.UUID | None:
 
 
 def router(db: Database, settings: Settings, clock: Callable[[], datetime]) -> APIRouter:
-    web = APIRouter()
+    web = APIRouter(include_in_schema=False)
 
     def form_page(request: Request, values: dict, errors: list[dict] | None = None) -> Response:
         errors = errors or []

@@ -1,39 +1,78 @@
-"""The JSON API's bodies and answers, as pydantic models: they document the API (OpenAPI, for
-clients and fuzzers) and check what comes in. Refusals are `Refusal` with a machine code."""
+"""The JSON API's bodies and answers, as pydantic models: they document the API (OpenAPI at
+/api/openapi.json, for clients and fuzzers) and check what comes in. Answers are strict (no field
+they do not name), so the document and what the routes send cannot drift apart unnoticed.
+Refusals are `Refusal` with a machine code."""
 import uuid
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.console.accounts import MAX_TEXT_CHARS
 from services.console.call_outcomes import MAX_NOTE
 from shared.events import CallOutcome, Category, ContactMethod, TaskKind
 
 
-class Refusal(BaseModel):
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Refusal(Answer):
     code: str = Field(examples=["task_taken"])
     detail: str = Field(description="Japanese, for the operator")
 
 
-class Contact(BaseModel):
+class Credentials(BaseModel):
+    login: str = Field(max_length=MAX_TEXT_CHARS)
+    password: str = Field(max_length=MAX_TEXT_CHARS)
+
+
+class OperatorOut(Answer):
+    id: int
+    login: str
+    display_name: str
+    role: Literal["operator", "supervisor"]
+    role_label: str
+
+
+class SessionOut(Answer):
+    csrf_token: str = Field(description="send it as the X-CSRF-Token header with every write")
+    operator: OperatorOut
+
+
+class Contact(Answer):
     method: ContactMethod
-    phone: str | None
+    phone: str | None = Field(description="as the consultant typed it")
+    phone_label: str | None = Field(description="as written in Japan (03-1234-5678); as typed if it is no number")
     email: str | None
 
 
-class Holder(BaseModel):
+class Holder(Answer):
     id: int
     display_name: str
     until: datetime | None = Field(description="after this, another operator may take the task over")
 
 
-class TaskOut(BaseModel):
+class TaskRef(Answer):
+    """A task without the consultant's personal data: what a board or a poller needs."""
+    task_id: uuid.UUID
+    consultation_id: uuid.UUID
+    receipt_no: str
+    kind: TaskKind
+    due_starts_at: datetime | None
+    due_ends_at: datetime | None
+    attempt: int = Field(ge=1)
+    status: Literal["open", "done"]
+
+
+class TaskOut(Answer):
     task_id: uuid.UUID
     consultation_id: uuid.UUID
     receipt_no: str
     kind: TaskKind
     kind_label: str
-    reason: str | None
+    reason: str | None = Field(description="a code of the notifier's, or None")
+    reason_label: str | None = Field(description="the reason in Japanese (その他（code） for a code not known yet)")
     due_starts_at: datetime | None
     due_ends_at: datetime | None
     consultant_name: str
@@ -55,7 +94,7 @@ class OutcomeIn(BaseModel):
     note: str = Field(default="", max_length=MAX_NOTE, description="kept in the console, never published")
 
 
-class OutcomeOut(BaseModel):
+class OutcomeOut(Answer):
     task_id: uuid.UUID
     receipt_no: str
     booking_id: uuid.UUID
@@ -65,7 +104,7 @@ class OutcomeOut(BaseModel):
     recorded_at: datetime
 
 
-class Candidate(BaseModel):
+class Candidate(Answer):
     ref: str
     name: str
     why: str
@@ -80,7 +119,7 @@ class DecisionIn(BaseModel):
     note: str = Field(default="", max_length=MAX_NOTE, description="kept in the console, never published")
 
 
-class DecisionOut(BaseModel):
+class DecisionOut(Answer):
     consultation_id: uuid.UUID
     receipt_no: str
     decision: Literal["confirm", "reject"]
@@ -89,7 +128,7 @@ class DecisionOut(BaseModel):
     decided_at: datetime
 
 
-class ReviewOut(BaseModel):
+class ReviewOut(Answer):
     consultation_id: uuid.UUID
     receipt_no: str
     reason: str | None = Field(description="eligibility's reason code; None until it arrives")
@@ -100,3 +139,36 @@ class ReviewOut(BaseModel):
     decision_reasons: dict[str, dict[str, str]] = Field(description="decision -> reason code -> label")
     not_carried: list[str] = Field(description="what the consultant gave that the console is not told yet")
 
+
+class DoneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=MAX_NOTE, description="what was done; kept in the console, never published")
+
+
+class DoneOut(Answer):
+    task_id: uuid.UUID
+    receipt_no: str
+    kind: TaskKind
+    closed_at: datetime
+    note_length: int
+
+
+class Viewer(Answer):
+    id: int
+    display_name: str
+    login: str
+
+
+class DataViewOut(Answer):
+    id: int
+    at: datetime
+    operator: Viewer
+    consultation_id: uuid.UUID
+    receipt_no: str
+    what: str = Field(examples=["queue", "task", "api_tasks"])
+    what_label: str
+
+
+class AuditOut(Answer):
+    views: list[DataViewOut] = Field(description="newest first")
+    next_before: int | None = Field(description="pass as `before` for the next page; None on the last")

@@ -1,7 +1,8 @@
 """The operators' pages for working on one task (no JavaScript): see it, claim it, release it,
-record a call's outcome, and decide a membership review. Every form posts back here with the
-session's CSRF token and ends in a redirect (303) to the page that shows what changed; a refusal
-is a Japanese error page (409 when another operator or an earlier click got there first)."""
+record a call's outcome, decide a membership review, and mark any other task done. Every form
+posts back here with the session's CSRF token and ends in a redirect (303) to the page that shows
+what changed; a refusal is a Japanese error page (409 when another operator or an earlier click
+got there first). A page showing a consultant's data is recorded as seen (data_views.py)."""
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -9,7 +10,7 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.console import call_outcomes, claims, reviews, tasks
+from services.console import call_outcomes, claims, closing, data_views, reviews, tasks
 from services.console.accounts import Operator, has_control_characters
 from services.console.call_outcomes import MAX_NOTE, OUTCOME_LABELS
 from services.console.notes import notes_of, outcome_of
@@ -19,15 +20,17 @@ from services.console.review_labels import (
     DECISION_REASONS, DECISIONS, NOT_CARRIED, decision_reason_label, reason_label, why_label,
 )
 from services.console.sessions import current_operator
-from services.console.task_view import holder_label, japan_time
+from services.console.task_reasons import task_reason_label
+from services.console.task_view import holder_label, japan_time, phone_label, phone_link
 from shared.db import Database
 from shared.settings import Settings
 
 templates.env.globals.update(
     holder_label=holder_label, outcome_labels=OUTCOME_LABELS, reason_label=reason_label, why_label=why_label,
     decisions=DECISIONS, decision_reasons=DECISION_REASONS, decision_reason_label=decision_reason_label,
-    not_carried=NOT_CARRIED, max_note=MAX_NOTE)
-templates.env.filters.update(japan_time=japan_time)
+    not_carried=NOT_CARRIED, max_note=MAX_NOTE, done_means=closing.DONE_MEANS, phone_link=phone_link,
+    task_reason_label=task_reason_label)
+templates.env.filters.update(japan_time=japan_time, phone_label=phone_label)
 
 
 def note_field(form) -> str:
@@ -42,12 +45,16 @@ def note_field(form) -> str:
 
 
 def router(db: Database, settings: Settings, clock: Callable[[], datetime]) -> APIRouter:
-    web = APIRouter()
+    web = APIRouter(include_in_schema=False)
 
-    async def task_page(request: Request, operator: Operator, task, review: reviews.ReviewView | None) -> Response:
+    async def task_page(request: Request, operator: Operator, task, review: reviews.ReviewView | None,
+                        what: str) -> Response:
         consultation_id = task.consultation_id if task is not None else review.consultation_id
+        now = clock()
+        if task is not None:  # a review whose task has not arrived shows no consultant's data
+            await data_views.record(db, operator, what, [task], now)
         return page(request, "task.html", {
-            "task": task, "review": review, "now": clock(), "notes": await notes_of(db, consultation_id),
+            "task": task, "review": review, "now": now, "notes": await notes_of(db, consultation_id),
             "mine": task is not None and task.claimed_by == operator.id,
             "outcome": await outcome_of(db, task.task_id) if task is not None and task.kind == "call" else None,
         })
@@ -59,7 +66,7 @@ def router(db: Database, settings: Settings, clock: Callable[[], datetime]) -> A
         if task is None:
             raise ActionRefused("not_found")
         review = await reviews.review_view(db, task.consultation_id) if task.kind == "review" else None
-        return await task_page(request, operator, task, review)
+        return await task_page(request, operator, task, review, "task")
 
     @web.get("/reviews/{consultation_id}", response_class=HTMLResponse)
     async def review_detail(consultation_id: uuid.UUID, request: Request,
@@ -67,7 +74,7 @@ def router(db: Database, settings: Settings, clock: Callable[[], datetime]) -> A
         review = await reviews.review_view(db, consultation_id)
         if review is None:
             raise ActionRefused("not_found")
-        return await task_page(request, operator, review.task, review)
+        return await task_page(request, operator, review.task, review, "review")
 
     @web.post("/tasks/{task_id}/claim")
     async def claim(task_id: uuid.UUID, operator: Operator = Depends(current_operator)) -> Response:
@@ -86,6 +93,11 @@ def router(db: Database, settings: Settings, clock: Callable[[], datetime]) -> A
         if what not in OUTCOME_LABELS:
             raise ActionRefused("invalid_request", "通話の結果を選んでください。")
         await call_outcomes.record_outcome(db, task_id, operator, what, note_field(form), clock())
+        return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+
+    @web.post("/tasks/{task_id}/done")
+    async def done(task_id: uuid.UUID, request: Request, operator: Operator = Depends(current_operator)) -> Response:
+        await closing.mark_done(db, task_id, operator, note_field(await request.form()), clock())
         return RedirectResponse(f"/tasks/{task_id}", status_code=303)
 
     @web.post("/reviews/{consultation_id}/decision")

@@ -1,9 +1,10 @@
 """Use cases of the operators' task view: keep each issued task once, list the open ones (with
 who holds each), find one."""
-import uuid
 import logging
+import uuid
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 
@@ -52,13 +53,19 @@ def _with_holder():
         operators, operators.c.id == tasks.c.claimed_by)
 
 
-async def open_tasks(sessions: Database) -> list[Row]:
-    """Open tasks, the most urgent first: by due time (tasks without one last), then by issue time."""
+async def open_tasks(sessions: Database, due_before: datetime | None = None,
+                     due_from: datetime | None = None) -> list[Row]:
+    """Open tasks, the most urgent first: by due time (tasks without one last), then by issue time.
+    `due_before`: only those due before it, and those without a due time; `due_from`: only those
+    due at it or later."""
+    query = _with_holder().where(tasks.c.status == "open")
+    if due_before is not None:
+        query = query.where(or_(tasks.c.due_starts_at.is_(None), tasks.c.due_starts_at < due_before))
+    if due_from is not None:
+        query = query.where(tasks.c.due_starts_at >= due_from)
     async with sessions() as session:
         result = await session.execute(
-            _with_holder().where(tasks.c.status == "open")
-            .order_by(tasks.c.due_starts_at.asc().nulls_last(), tasks.c.issued_at.asc(), tasks.c.task_id)
-        )
+            query.order_by(tasks.c.due_starts_at.asc().nulls_last(), tasks.c.issued_at.asc(), tasks.c.task_id))
         return list(result.all())
 
 

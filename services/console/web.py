@@ -1,21 +1,21 @@
-"""The operators' web console: log in and out, and the open tasks as a page; `install` puts the
-console (its gate, sessions, error pages, pages and JSON API) on an app: the task pages
-(task_pages.py), the phone line (phone_pages.py) and the JSON API (api.py, task_api.py)."""
+"""The operators' web console: log in and out; `install` puts the console (its gate, sessions,
+error pages, pages and JSON API) on an app: the queue (queue_pages.py), the task pages
+(task_pages.py), the phone line (phone_pages.py), the supervisors' audit (audit_pages.py) and the
+JSON API (api.py, task_api.py, audit_api.py; documented by api_docs.py)."""
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.console import api, errors, phone_pages, task_api, task_pages, tasks
-from services.console.accounts import Operator
+from services.console import (
+    api, api_docs, audit_api, audit_pages, errors, phone_pages, queue_pages, task_api, task_pages,
+)
 from services.console.guard import guard
 from services.console.lockout import Lockout
 from services.console.login import LoggedIn, LogIns
 from services.console.pages import page, templates, text_field
-from services.console.sessions import (
-    CSRF_FIELD, SessionStore, address_of, current_operator, log_in_allowed, session_of,
-)
+from services.console.sessions import CSRF_FIELD, SessionStore, address_of, log_in_allowed, session_of
 from services.console.task_view import CATEGORY_LABELS, CONTACT_LABELS, KIND_LABELS, due_label, is_web_link
 from shared.db import Database
 from shared.settings import Settings
@@ -38,16 +38,20 @@ def install(app: FastAPI, db: Database, settings: Settings, clock: Callable[[], 
     app.state.console_logins = logins = LogIns(db, store, Lockout(db, settings, clock))
     app.middleware("http")(guard)
     errors.install(app)
-    app.include_router(router(db, clock))
+    api_docs.install(app)
+    app.include_router(router())
+    app.include_router(queue_pages.router(db, clock))
     app.include_router(task_pages.router(db, settings, clock))
     app.include_router(phone_pages.router(db, settings, clock))
-    app.include_router(api.router(db))
+    app.include_router(audit_pages.router(db))
+    app.include_router(api.router(db, clock))
     app.include_router(task_api.router(db, settings, clock))
+    app.include_router(audit_api.router(db))
     return logins
 
 
-def router(db: Database, clock: Callable[[], datetime] = utc_now) -> APIRouter:
-    web = APIRouter()
+def router() -> APIRouter:
+    web = APIRouter(include_in_schema=False)
 
     @web.get("/login", response_class=HTMLResponse)
     async def login_form(request: Request) -> Response:
@@ -79,11 +83,6 @@ def router(db: Database, clock: Callable[[], datetime] = utc_now) -> APIRouter:
         response = RedirectResponse("/login", status_code=303)
         request.app.state.console_sessions.clear_cookie(response)
         return response
-
-    @web.get("/", response_class=HTMLResponse)
-    async def task_list(request: Request, operator: Operator = Depends(current_operator)) -> Response:
-        rows = await tasks.open_tasks(db)
-        return page(request, "tasks.html", {"operator": operator, "tasks": rows, "now": clock()})
 
     return web
 

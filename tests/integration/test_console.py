@@ -97,13 +97,16 @@ async def test_an_operator_sees_open_tasks_escaped(client, sessions, operator):
     assert page.status_code == 200
     assert "PH-261124-90011" in page.text and "佐藤 花子" in page.text
     assert "電話連絡" in page.text and "院内" not in page.text
-    assert "2026/11/25(水) 10:00〜10:30" in page.text
-    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page.text
-    assert "<script" not in page.text
-    assert 'href="https://example.com/review/1"' in page.text
-    assert 'href="javascript:' not in page.text and "javascript:alert(1)" in page.text
+    assert "11/25(水) 10:00〜10:30" in page.text and "期限超過" in page.text  # overdue, so on today's list
+    assert "alert" not in page.text  # the summary and the URLs are on the task's own page only
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["referrer-policy"] == "no-referrer"
+    detail = await client.get(f"/tasks/{task.task_id}")
+    assert detail.status_code == 200
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in detail.text
+    assert "<script" not in detail.text
+    assert 'href="https://example.com/review/1"' in detail.text
+    assert 'href="javascript:' not in detail.text and "javascript:alert(1)" in detail.text
 
     api = await client.get("/api/v1/tasks")
     mine = [t for t in api.json() if t["receipt_no"] == "PH-261124-90011"]
