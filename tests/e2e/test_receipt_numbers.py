@@ -4,6 +4,7 @@ no number may be given twice, malformed, or shown without its row."""
 import asyncio
 import re
 import time
+import uuid
 from collections import Counter
 
 import aio_pika
@@ -67,13 +68,23 @@ async def test_receipt_numbers_are_unique_across_two_intake_processes(two_intake
     try:
         before = {row["id"] for row in await database.fetch("select id from intake.consultations")}
         gate = asyncio.Semaphore(IN_FLIGHT)
+        # idle connections dropped before uvicorn's 5 s keep-alive closes them under our feet
         clients = [httpx.AsyncClient(base_url=instance.url("intake"), timeout=30,
-                                     limits=httpx.Limits(max_connections=IN_FLIGHT)) for instance in two_intakes]
+                                     limits=httpx.Limits(max_connections=IN_FLIGHT, keepalive_expiry=2))
+                   for instance in two_intakes]
 
         async def submit(i: int) -> tuple[int, int, dict]:
             process = i % 2  # alternately: both processes take serials from the sequence at once
+            key = {"Idempotency-Key": f"receipt-numbers-{uuid.uuid4()}"}
             async with gate:
-                response = await clients[process].post("/api/v1/consultations", json=submission(i))
+                for tries in range(3):  # as a careful client does: a dropped connection is sent again,
+                    try:                # with its key, so it is never recorded twice
+                        response = await clients[process].post("/api/v1/consultations", json=submission(i),
+                                                               headers=key)
+                        break
+                    except httpx.TransportError:
+                        if tries == 2:
+                            raise
             return process, response.status_code, response.json()
 
         started = time.monotonic()
