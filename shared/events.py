@@ -308,6 +308,8 @@ class TaskIssued(Event):
     category: Category
     summary: str
     urls: list[str] = []
+    # added within v1: the day promised to the consultant (the supervisors' promise share)
+    contact_expected_from: date | None = None
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (

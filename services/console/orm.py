@@ -85,6 +85,7 @@ tasks = Table(
     Column("claimed_until", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
     Column("closed_by", BigInteger, ForeignKey("operators.id", ondelete="SET NULL")),
+    Column("contact_expected_from", Date),  # the day promised to the consultant (None: older tasks)
     CheckConstraint("status in ('open','done')", name="status_known"),
 )
 Index("ix_tasks_open_due", tasks.c.due_starts_at, tasks.c.issued_at, postgresql_where=tasks.c.status == "open")
@@ -104,6 +105,7 @@ call_outcomes = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("outcome in ('reached','no_answer','wrong_number')", name="outcome_known"),
 )
+Index("ix_call_outcomes_consultation_id", call_outcomes.c.consultation_id, call_outcomes.c.recorded_at)
 
 # What operators wrote about a case: personal data, kept here and never published (only a length).
 task_notes = Table(

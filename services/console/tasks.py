@@ -43,7 +43,7 @@ def _row(event: ev.TaskIssued, envelope: ev.Envelope) -> dict:
         consultant_name=event.consultant_name, contact_method=event.contact.method,
         phone=event.contact.phone, email=event.contact.email,
         category=event.category, summary=event.summary, urls=event.urls, issued_at=envelope.occurred_at,
-        booking_id=event.booking_id, attempt=event.attempt,
+        booking_id=event.booking_id, attempt=event.attempt, contact_expected_from=event.contact_expected_from,
     )
 
 

@@ -143,6 +143,7 @@ async def issue(session: AsyncConnection, orders: list[tuple]) -> None:
             booking_id=order.booking_id, attempt=order.attempt, consultant_name=copy.consultant_name,
             contact=ev.Contact(method=copy.contact_method, phone=copy.phone, email=copy.email),
             category=copy.category, summary=copy.summary, urls=list(copy.urls),
+            contact_expected_from=copy.contact_expected_from,
         ), order.consultation_id))
         log.info("%s task %s issued for receipt %s", row["kind"], row["task_id"], copy.receipt_no)
     await add_events(session, outbox, events)

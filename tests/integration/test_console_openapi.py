@@ -112,7 +112,8 @@ def test_the_document_is_served_to_a_session_only_and_describes_the_api_alone(co
     assert set(paths) == {
         "/api/v1/session", "/api/v1/tasks", "/api/v1/tasks/{task_id}", "/api/v1/tasks/{task_id}/claim",
         "/api/v1/tasks/{task_id}/release", "/api/v1/tasks/{task_id}/outcome", "/api/v1/tasks/{task_id}/done",
-        "/api/v1/reviews/{consultation_id}", "/api/v1/reviews/{consultation_id}/decision", "/api/v1/audit"}
+        "/api/v1/reviews/{consultation_id}", "/api/v1/reviews/{consultation_id}/decision", "/api/v1/audit",
+        "/api/v1/supervisor"}
     assert "HTTPValidationError" not in DOCUMENT["components"]["schemas"]  # FastAPI's 422 is never ours
 
     def body(path: str, method: str, part: str = "body") -> dict:
