@@ -310,6 +310,15 @@ class TaskIssued(Event):
     urls: list[str] = []
     # added within v1: the day promised to the consultant (the supervisors' promise share)
     contact_expected_from: date | None = None
+    # added within v1: what the operator needs about the consultation (None / [] / False on
+    # tasks issued before, or from a copy kept before the notifier kept these)
+    name_kana: str | None = None
+    role: Role | None = None
+    member_no: str | None = None
+    institution: InstitutionInfo | None = None
+    preferred_time: PreferredTime | None = None
+    urgent: bool = False
+    posts: list[PostRef] = []
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (

@@ -86,6 +86,16 @@ tasks = Table(
     Column("closed_at", DateTime(timezone=True)),
     Column("closed_by", BigInteger, ForeignKey("operators.id", ondelete="SET NULL")),
     Column("contact_expected_from", Date),  # the day promised to the consultant (None: older tasks)
+    # what the task page shows about the consultation; NULL on older tasks (console_0007)
+    Column("name_kana", Text),
+    Column("role", Text),
+    Column("member_no", Text),
+    Column("institution_name", Text),
+    Column("institution_prefecture", Text),
+    Column("manager_member_no", Text),
+    Column("preferred_time", Text),
+    Column("urgent", Boolean),
+    Column("posts", JSONB),  # [{url, platform}]
     CheckConstraint("status in ('open','done')", name="status_known"),
 )
 Index("ix_tasks_open_due", tasks.c.due_starts_at, tasks.c.issued_at, postgresql_where=tasks.c.status == "open")

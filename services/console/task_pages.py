@@ -9,11 +9,16 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from services.console import call_outcomes, claims, closing, data_views, reviews, tasks
 from services.console.accounts import Operator, has_control_characters
 from services.console.call_outcomes import MAX_NOTE, OUTCOME_LABELS
 from services.console.notes import notes_of, outcome_of
+from services.console.orm import call_outcomes as call_outcomes_table
+from services.console.orm import operators, review_decisions
+from services.console.orm import tasks as tasks_table
 from services.console.pages import InvalidCharacters, page, templates, text_field
 from services.console.refused import ActionRefused
 from services.console.review_labels import (
@@ -25,7 +30,61 @@ from services.console.task_view import holder_label, japan_time, phone_label, ph
 from shared.db import Database
 from shared.settings import Settings
 
+# the consultant's role, as the flyer names who may consult
+ROLE_LABELS = {"member": "会員（医師）", "medical_staff": "会員が開設・管理する医療機関の職員",
+               "care_staff": "会員が開設・管理する介護施設の職員"}
+PREFERRED_TIME_LABELS = {"morning": "午前", "afternoon": "午後", "any": "いつでも"}
+# a copy of services/intake/post_urls.PLATFORM_LABELS (the console does not import intake)
+PLATFORM_LABELS = {
+    "google_maps": "Googleマップ（Googleビジネスプロフィール）",
+    "x": "X（旧Twitter）",
+    "instagram": "Instagram",
+    "facebook": "Facebook",
+    "youtube": "YouTube",
+    "tiktok": "TikTok",
+    "line": "LINE",
+    "5ch": "5ちゃんねる（旧2ちゃんねる）",
+    "bakusai": "爆サイ.com",
+    "medical_review": "医療機関の口コミサイト",
+    "other": "その他のサイト",
+}
+NOT_RECORDED = "（記録なし）"
+
+
+def platform_label(code: str | None) -> str:
+    return PLATFORM_LABELS.get(code or "other", f"その他（{code}）")
+
+
+async def history_of(db: Database, consultation_id: uuid.UUID) -> dict:
+    """What the console holds for the consultation: its tasks (who closed them and when), call
+    outcomes and review decisions, each with the operator's name, oldest first."""
+    closer = aliased(operators)
+    async with db() as conn:
+        task_rows = (await conn.execute(
+            select(tasks_table.c.task_id, tasks_table.c.kind, tasks_table.c.attempt, tasks_table.c.status,
+                   tasks_table.c.due_starts_at, tasks_table.c.due_ends_at, tasks_table.c.issued_at,
+                   tasks_table.c.closed_at, closer.c.display_name.label("closer_name"))
+            .outerjoin(closer, closer.c.id == tasks_table.c.closed_by)
+            .where(tasks_table.c.consultation_id == consultation_id)
+            .order_by(tasks_table.c.issued_at, tasks_table.c.task_id))).all()
+        outcome_rows = (await conn.execute(
+            select(call_outcomes_table.c.attempt, call_outcomes_table.c.outcome, call_outcomes_table.c.recorded_at,
+                   operators.c.display_name.label("operator_name"))
+            .join(operators, operators.c.id == call_outcomes_table.c.operator_id)
+            .where(call_outcomes_table.c.consultation_id == consultation_id)
+            .order_by(call_outcomes_table.c.recorded_at))).all()
+        decision_rows = (await conn.execute(
+            select(review_decisions.c.decision, review_decisions.c.reason, review_decisions.c.decided_at,
+                   operators.c.display_name.label("operator_name"))
+            .join(operators, operators.c.id == review_decisions.c.operator_id)
+            .where(review_decisions.c.consultation_id == consultation_id)
+            .order_by(review_decisions.c.decided_at))).all()
+    return {"tasks": task_rows, "outcomes": outcome_rows, "decisions": decision_rows}
+
+
 templates.env.globals.update(
+    roles=ROLE_LABELS, preferred_times=PREFERRED_TIME_LABELS, platform_label=platform_label,
+    not_recorded=NOT_RECORDED,
     holder_label=holder_label, outcome_labels=OUTCOME_LABELS, reason_label=reason_label, why_label=why_label,
     decisions=DECISIONS, decision_reasons=DECISION_REASONS, decision_reason_label=decision_reason_label,
     not_carried=NOT_CARRIED, max_note=MAX_NOTE, done_means=closing.DONE_MEANS, phone_link=phone_link,
@@ -55,6 +114,7 @@ def router(db: Database, settings: Settings, clock: Callable[[], datetime]) -> A
             await data_views.record(db, operator, what, [task], now)
         return page(request, "task.html", {
             "task": task, "review": review, "now": now, "notes": await notes_of(db, consultation_id),
+            "history": await history_of(db, consultation_id),
             "mine": task is not None and task.claimed_by == operator.id,
             "outcome": await outcome_of(db, task.task_id) if task is not None and task.kind == "call" else None,
         })

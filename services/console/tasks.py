@@ -44,7 +44,21 @@ def _row(event: ev.TaskIssued, envelope: ev.Envelope) -> dict:
         phone=event.contact.phone, email=event.contact.email,
         category=event.category, summary=event.summary, urls=event.urls, issued_at=envelope.occurred_at,
         booking_id=event.booking_id, attempt=event.attempt, contact_expected_from=event.contact_expected_from,
+        **_details(event),
     )
+
+
+def _details(event: ev.TaskIssued) -> dict:
+    """The consultation's details; a task issued without them (role is always given when they
+    are) keeps NULL, and its page says 「（記録なし）」 rather than guessing."""
+    if event.role is None:  # every batch row carries the same columns
+        return dict.fromkeys(("name_kana", "role", "member_no", "institution_name", "institution_prefecture",
+                              "manager_member_no", "preferred_time", "urgent", "posts"))
+    institution = event.institution or ev.InstitutionInfo()
+    return dict(name_kana=event.name_kana, role=event.role, member_no=event.member_no,
+                institution_name=institution.name, institution_prefecture=institution.prefecture,
+                manager_member_no=institution.manager_member_no, preferred_time=event.preferred_time,
+                urgent=event.urgent, posts=[post.model_dump(mode="json") for post in event.posts])
 
 
 def _with_holder():

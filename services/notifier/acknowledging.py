@@ -77,6 +77,10 @@ async def _keep_copies(session: AsyncConnection, events: list[ev.ConsultationRec
         category=e.category, summary=e.summary, urls=e.urls,
         received_at=e.received_at, contact_expected_from=e.contact_expected_from,
         contact_may_take_longer=e.contact_may_take_longer, urgent=e.urgent,
+        name_kana=e.consultant.name_kana, role=e.consultant.role, member_no=e.consultant.member_no,
+        institution_name=e.institution.name, institution_prefecture=e.institution.prefecture,
+        manager_member_no=e.institution.manager_member_no, preferred_time=e.preferred_time,
+        posts=[post.model_dump(mode="json") for post in e.posts],
     ) for e in events])
     copies = {row.consultation_id: row for row in (await session.execute(
         select(consultations).where(consultations.c.consultation_id.in_(ids)))).all()}

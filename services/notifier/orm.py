@@ -5,6 +5,8 @@ from sqlalchemy import (
     Integer, PrimaryKeyConstraint, Table, Text, UniqueConstraint, Uuid,
 )
 
+from sqlalchemy.dialects.postgresql import JSONB
+
 from shared.db import service_metadata
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
@@ -33,6 +35,15 @@ consultations = Table(
     Column("contact_may_take_longer", Boolean, nullable=False, server_default=false()),
     # the consultant asked for an urgent callback: the acknowledgement names 110 and 119 first
     Column("urgent", Boolean, nullable=False, server_default=false()),
+    # what an operator's task shows about the consultation; NULL on copies kept before (notifier_0006)
+    Column("name_kana", Text),
+    Column("role", Text),
+    Column("member_no", Text),
+    Column("institution_name", Text),
+    Column("institution_prefecture", Text),
+    Column("manager_member_no", Text),
+    Column("preferred_time", Text),
+    Column("posts", JSONB),  # [{url, platform}]
 )
 
 # One row per (consultation, kind, attempt) of e-mail; it moves sending -> sent (guarantee 4), or

@@ -116,6 +116,18 @@ async def issue_pending(session: AsyncConnection, copies: list) -> None:
     await issue(session, [(by_id[row.consultation_id], TaskOrder(**row._asdict())) for row in waiting])
 
 
+def consultation_details(copy) -> dict:
+    """What the operator needs about the consultation, from the copy; a copy kept before the
+    notifier kept these (notifier_0006) gives none of it, and the task says so."""
+    institution = None
+    if any(v is not None for v in (copy.institution_name, copy.institution_prefecture, copy.manager_member_no)):
+        institution = ev.InstitutionInfo(name=copy.institution_name, prefecture=copy.institution_prefecture,
+                                         manager_member_no=copy.manager_member_no)
+    return dict(name_kana=copy.name_kana, role=copy.role, member_no=copy.member_no, institution=institution,
+                preferred_time=copy.preferred_time, urgent=copy.urgent,
+                posts=[ev.PostRef(**post) for post in copy.posts or []])
+
+
 def contact_kind(contact_method: str) -> str:
     return "call" if contact_method == "phone" else "email"
 
@@ -143,7 +155,7 @@ async def issue(session: AsyncConnection, orders: list[tuple]) -> None:
             booking_id=order.booking_id, attempt=order.attempt, consultant_name=copy.consultant_name,
             contact=ev.Contact(method=copy.contact_method, phone=copy.phone, email=copy.email),
             category=copy.category, summary=copy.summary, urls=list(copy.urls),
-            contact_expected_from=copy.contact_expected_from,
+            contact_expected_from=copy.contact_expected_from, **consultation_details(copy),
         ), order.consultation_id))
         log.info("%s task %s issued for receipt %s", row["kind"], row["task_id"], copy.receipt_no)
     await add_events(session, outbox, events)
