@@ -119,7 +119,8 @@ def listed(page: httpx.Response) -> list[str]:
 
 
 def line_of(page: httpx.Response, receipt_no: str) -> str:
-    return next(row for row in page.text.split("<tr") if f">{receipt_no}<" in row)
+    """The table row of a receipt, and nothing after it (the page's footer names the buttons too)."""
+    return next(row.split("</tr>")[0] for row in page.text.split("<tr") if f">{receipt_no}<" in row)
 
 
 # --- which tasks, in which order ----------------------------------------------------------
