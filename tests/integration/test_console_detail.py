@@ -162,3 +162,16 @@ async def test_an_older_task_without_the_details_says_not_recorded(app, db):
         assert re.search(rf'id="{field}">（記録なし）</dd>', page.text), field
     assert "（記録なし）</span>：<a href=\"https://example.jp/r/1\"" in page.text
     assert "【緊急】" not in page.text
+
+
+async def test_a_review_shows_what_the_consultant_gave_beside_the_candidates(app, db):
+    review = ev.TaskIssued(
+        task_id=uuid.uuid4(), consultation_id=uuid.uuid4(), receipt_no="PH-261101-00002", kind="review",
+        reason="member_unknown", consultant_name="架空 花子", contact=ev.Contact(method="phone", phone="0312345678"),
+        category="in_person", summary="受付で怒鳴られた", name_kana="かくう はなこ", role="member", member_no="M0020")
+    assert await record_tasks([Delivery(ev.wrap(review, review.consultation_id), review)], db) == 1
+    async with aclosing(await logged_in(app)) as client:
+        page = await client.get(f"/tasks/{review.task_id}")
+    assert page.status_code == 200
+    assert 'id="submitted-member-no">M0020</dd>' in page.text and "かくう はなこ" in page.text
+    assert 'id="not-carried"' not in page.text  # everything the review needs came with the task
