@@ -16,6 +16,7 @@ from services.console.tasks import open_tasks, record_tasks
 from shared import events as ev
 from shared.messaging import Delivery
 from shared.db import make_engine, make_sessions
+from tests.console_support import csrf_token
 
 PASSWORD = "correct horse battery"
 
@@ -51,10 +52,6 @@ def issued(receipt_no: str, **changes) -> ev.TaskIssued:
         category="online", summary="口コミ欄に悪質な投稿", urls=["https://example.com/review/1"],
     )
     return ev.TaskIssued(**(fields | changes))
-
-
-def csrf_token(page: httpx.Response) -> str:
-    return re.search(r'name="csrf_token" value="([^"]*)"', page.text).group(1)
 
 
 async def log_in(client: httpx.AsyncClient, login: str = "sato", password: str = PASSWORD) -> httpx.Response:

@@ -24,20 +24,10 @@ from shared.db import make_engine, make_sessions
 from shared.messaging import Consumers, Delivery
 from shared.topology import queue_name
 from tests.support import publish_envelopes
+from tests.console_support import Clock, browser, csrf_token
 
 PASSWORD = "correct horse battery"
 OPERATORS = [f"claimer-{n}" for n in range(10)]
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime.now(timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +54,6 @@ def app(desk, db, clock) -> FastAPI:
     return app
 
 
-def browser(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test")
-
-
 async def api_client(app: FastAPI, login: str) -> httpx.AsyncClient:
     """A logged-in API client whose writes carry the session's CSRF header."""
     client = browser(app)
@@ -75,10 +61,6 @@ async def api_client(app: FastAPI, login: str) -> httpx.AsyncClient:
     assert answer.status_code == 200
     client.headers["X-CSRF-Token"] = answer.json()["csrf_token"]
     return client
-
-
-def csrf_token(page: httpx.Response) -> str:
-    return re.search(r'name="csrf_token" value="([^"]*)"', page.text).group(1)
 
 
 async def issue(db, kind: str = "call", **changes) -> ev.TaskIssued:

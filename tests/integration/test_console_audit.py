@@ -24,18 +24,11 @@ from shared.calendar import JST
 from shared.db import make_engine, make_sessions
 from shared.messaging import Delivery
 from shared.settings import Settings
+from tests.console_support import Clock, csrf_token
 
 PASSWORD = "correct horse battery"
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=JST)
 NAME, PHONE, EMAIL = "監査 太郎", "0311112222", "kansa.taro@example.com"
-
-
-class Clock:
-    def __init__(self):
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +57,7 @@ async def fresh(db):
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture
@@ -72,10 +65,6 @@ def app(desk, db, clock) -> FastAPI:
     app = FastAPI()
     web.install(app, db, desk, clock=clock)
     return app
-
-
-def csrf_token(page: httpx.Response) -> str:
-    return re.search(r'name="csrf_token" value="([^"]*)"', page.text).group(1)
 
 
 async def logged_in(app: FastAPI, login: str) -> httpx.AsyncClient:

@@ -24,6 +24,7 @@ from shared import events as ev
 from shared.db import make_engine, make_sessions
 from shared.messaging import Delivery
 from tests.integration.test_notifier import FakeMailer
+from tests.console_support import csrf_token
 
 PASSWORD = "correct horse battery"
 LOGIN = "detail-op"
@@ -59,10 +60,6 @@ def app(desk, db) -> FastAPI:
     app = FastAPI()
     web.install(app, db, desk, clock=lambda: datetime.now(timezone.utc))
     return app
-
-
-def csrf_token(page: httpx.Response) -> str:
-    return re.search(r'name="csrf_token" value="([^"]*)"', page.text).group(1)
 
 
 async def logged_in(app: FastAPI) -> httpx.AsyncClient:

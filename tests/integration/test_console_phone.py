@@ -23,6 +23,7 @@ from services.intake.web import form_payload
 from shared import events as ev
 from shared.db import make_engine, make_sessions
 from shared.messaging import Delivery
+from tests.console_support import Clock, browser, csrf_token
 
 PASSWORD = "correct horse battery"
 TYPED = {
@@ -33,17 +34,6 @@ TYPED = {
     "urls": "https://www.google.com/maps/place/x/@35.6,139.7,17z/data=!4m8!3m7!1s0x0:0x1!9m1!1b1\r\n\r\n",
     "urgent": "yes", "consent": "yes",
 }
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime.now(timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture(scope="module")
@@ -68,19 +58,11 @@ def app(desk, db, clock) -> FastAPI:
     return app
 
 
-def browser(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test")
-
-
 @pytest.fixture
 async def client(app):
     async with browser(app) as http:
         await log_in(http, "phone-1")
         yield http
-
-
-def csrf_token(page: httpx.Response) -> str:
-    return re.search(r'name="csrf_token" value="([^"]*)"', page.text).group(1)
 
 
 async def log_in(http: httpx.AsyncClient, login: str) -> None:

@@ -25,19 +25,12 @@ from shared import events as ev
 from shared.calendar import JST
 from shared.db import make_engine, make_sessions
 from shared.messaging import Delivery
+from tests.console_support import Clock, browser, csrf_token
 
 ROOT = Path(__file__).parents[2]
 PASSWORD = "correct horse battery"
 OPERATORS = ["queue-a", "queue-b", "queue-c"]
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=JST)  # a Wednesday, 10:00 in Japan (01:00 UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = NOW):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +56,7 @@ async def empty_queue(db):
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture
@@ -71,14 +64,6 @@ def app(desk, db, clock) -> FastAPI:
     app = FastAPI()
     web.install(app, db, desk, clock=clock)
     return app
-
-
-def browser(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test")
-
-
-def csrf_token(page: httpx.Response) -> str:
-    return re.search(r'name="csrf_token" value="([^"]*)"', page.text).group(1)
 
 
 async def logged_in(app: FastAPI, login: str) -> httpx.AsyncClient:

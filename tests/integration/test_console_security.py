@@ -20,21 +20,11 @@ from services.console.accounts import Operator, add_dev_operator, add_operator
 from services.console.orm import operator_sessions, operators
 from services.console.sessions import SESSION_COOKIE, require_supervisor
 from shared.db import make_engine, make_sessions
+from tests.console_support import Clock, browser, csrf_token
 
 PASSWORD = "correct horse battery"
 SCRYPT_HASH = "scrypt$16384$8$1$KaIT+YQ1ttTWGas8+hyElA==$VGpiqak3r1f9mzUQT3+ktsPVQ+5sRG+lR7AUdcEeVVM="
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime.now(timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture(scope="module")
@@ -69,16 +59,6 @@ def app(desk, db, clock) -> FastAPI:
         return {"login": supervisor.login}
 
     return app
-
-
-def browser(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:
-    # raise_app_exceptions: a 500 would fail the test, not pass as a status code
-    transport = httpx.ASGITransport(app=app, client=(address, 50123))
-    return httpx.AsyncClient(transport=transport, base_url="http://console.test")
-
-
-def csrf_token(page: httpx.Response) -> str:
-    return re.search(r'name="csrf_token" value="([^"]*)"', page.text).group(1)
 
 
 async def log_in(client: httpx.AsyncClient, login: str = "tanaka", password: str = PASSWORD) -> httpx.Response:
