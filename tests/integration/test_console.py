@@ -1,6 +1,5 @@
 """The operators' console on real Postgres: log-in, the task list over HTTP, and idempotent
 recording of issued tasks. Sessions, CSRF and lock-out in depth: test_console_security.py."""
-import re
 import uuid
 from datetime import datetime, timedelta, timezone
 

@@ -5,7 +5,7 @@ import asyncio
 import re
 from contextlib import aclosing
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import aio_pika

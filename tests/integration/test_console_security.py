@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
