@@ -6,18 +6,14 @@ receipt number shows. The scheduler, eligibility and intake are simulated by cal
 own handlers. Screenshots at 1280 px are kept in var/screenshots/console_flow_*.png."""
 import asyncio
 import re
-import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from services.console import handlers, web
@@ -28,10 +24,8 @@ from services.console.tasks import record_tasks
 from shared import events as ev
 from shared.db import make_engine, make_sessions
 from shared.messaging import Delivery
-from tests.support import ROOT, free_port
+from tests.browser.support import SHOTS, serving
 
-CHROMIUM = Path("/usr/bin/chromium")  # `make browser` installs it; never `playwright install`
-SHOTS = ROOT / "var" / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
 JAPAN = timezone(timedelta(hours=9))
 PASSWORD = "correct horse battery"
@@ -64,27 +58,8 @@ def server(desk):
         await engine.dispose()
     app = FastAPI(lifespan=lifespan)
     web.install(app, make_sessions(engine), desk)
-    port = free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, name="console-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: run `make browser` (Debian's chromium and fonts-noto-cjk)"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield chromium
-        chromium.close()
+    with serving(app, "console") as address:
+        yield address
 
 
 def shot(page: Page, name: str) -> None:

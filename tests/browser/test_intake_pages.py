@@ -4,23 +4,17 @@ the receipt and the status page, at a desktop's and a phone's width. Screenshots
 var/screenshots/ for a person to look at."""
 import asyncio
 import re
-import threading
-import time
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import text
 
 from services.intake import main as intake_main, protection, unavailable, web
 from shared.db import make_engine, make_sessions
-from tests.support import ROOT, free_port
+from tests.browser.support import SHOTS, serving
 
-CHROMIUM = Path("/usr/bin/chromium")  # `make browser` installs it; never `playwright install`
-SHOTS = ROOT / "var" / "screenshots"
 DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 375, "height": 740}
 
 
@@ -46,27 +40,8 @@ def server(desk):
     app.include_router(intake_main.routes(make_sessions(engine), desk))
     unavailable.install(app, web.templates)
     protection.install(app, desk)
-    port = free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, name="intake-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: run `make browser` (Debian's chromium and fonts-noto-cjk)"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield chromium
-        chromium.close()
+    with serving(app, "intake") as address:
+        yield address
 
 
 def shot(page: Page, name: str) -> None:
