@@ -287,6 +287,8 @@ class EmailSent(Event):
     receipt_no: str
     kind: str
     message_id: str
+    # added within v1: the booked callback's attempt (callback_booked); 1 for every other kind
+    attempt: int = Field(default=1, ge=1)
 
 
 class TaskIssued(Event):

@@ -149,7 +149,7 @@ class HandoverRecord:
                  for m in group.sent])
             await add_events(self._session, outbox, [(ev.EmailSent(
                 consultation_id=m.copy.consultation_id, receipt_no=m.copy.receipt_no, kind=self._kind,
-                message_id=m.message["Message-ID"]), m.copy.consultation_id) for m in group.sent])
+                message_id=m.message["Message-ID"], attempt=m.attempt), m.copy.consultation_id) for m in group.sent])
             await first_deliveries(self._session, inbox, self._consumer, [d for m in group.sent for d in m.deliveries])
 
     async def __aenter__(self) -> "HandoverRecord":
