@@ -19,4 +19,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mailer = SmtpMailer(runtime.settings)
     runtime.consumers.include(handlers.subscriptions, handlers.Notifier(runtime.sessions, runtime.settings, mailer))
     runtime.alongside("waiting_watch", partial(watch, runtime.sessions, runtime.settings))
+    runtime.alongside("smtp_sessions", mailer.keep_sessions)
     return runtime.app()

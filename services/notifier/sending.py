@@ -20,6 +20,7 @@ import logging
 import re
 import socket
 import ssl
+import time
 from datetime import datetime, timezone
 from email.message import Message
 from email.utils import format_datetime
@@ -86,11 +87,16 @@ class Mailer(Protocol):
 
 
 class SmtpMailer:
-    """Sends a batch over a few SMTP connections, each reused for many mails."""
+    """Sends a batch over a few SMTP connections, each reused for many mails, and kept a while
+    for the next batch."""
 
     def __init__(self, settings: Settings):
         self.host, self.port = settings.smtp_host, settings.smtp_port
         self.connections = settings.smtp_connections
+        self.keep_idle_s = settings.smtp_keep_idle_s
+        # sessions set up and idle, with when each was last used: the next batch takes them
+        # rather than paying the connection, greeting, EHLO (STARTTLS, log-in) and QUIT again
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         # every connect, STARTTLS, log-in and command waits at most smtp_timeout_s for its answer;
         # local_hostname once, not per mail: aiosmtplib would look it up in a thread every time
@@ -127,7 +133,7 @@ class SmtpMailer:
         try:
             for message in messages:
                 try:
-                    smtp = smtp or await self._connect()
+                    smtp = smtp or await self._session()
                 except MailNotSent as not_connected:
                     outcomes.extend([not_connected] * (len(messages) - len(outcomes)))
                     break
@@ -144,8 +150,47 @@ class SmtpMailer:
         except BaseException:
             await _close(smtp)  # no QUIT on the way out of a failure or a stop: it could wait long
             raise
-        await _close(smtp, polite=True)
+        self._keep(smtp)
         return outcomes
+
+    async def _session(self) -> aiosmtplib.SMTP:
+        """An idle session that still answers (a NOOP: the server may have closed it meanwhile,
+        and a mail must never be handed over on a dead one), or a new one."""
+        while self._idle:
+            smtp, since = self._idle.pop()
+            if time.monotonic() - since < self.keep_idle_s and smtp.is_connected:
+                try:
+                    await smtp.noop()
+                    return smtp
+                except Exception:
+                    pass
+            await _close(smtp)
+        return await self._connect()
+
+    def _keep(self, smtp: aiosmtplib.SMTP | None) -> None:
+        if smtp is None or not smtp.is_connected:
+            return
+        if self.keep_idle_s > 0 and len(self._idle) < self.connections:
+            self._idle.append((smtp, time.monotonic()))
+        else:
+            smtp.close()
+
+    async def close_idle(self, older_than_s: float = 0, polite: bool = False) -> None:
+        """Close the sessions idle for `older_than_s` or more (all of them by default)."""
+        now = time.monotonic()
+        stale = [(smtp, since) for smtp, since in self._idle if now - since >= older_than_s]
+        self._idle = [kept for kept in self._idle if kept not in stale]
+        await asyncio.gather(*(_close(smtp, polite) for smtp, _ in stale), return_exceptions=True)
+
+    async def keep_sessions(self) -> None:
+        """For the service's lifetime: QUIT the sessions idle too long; at the stop, close them
+        all (no QUIT: a stop does not wait for the server)."""
+        try:
+            while True:
+                await asyncio.sleep(max(self.keep_idle_s, 1))
+                await self.close_idle(self.keep_idle_s, polite=True)
+        finally:
+            await self.close_idle()
 
     async def _connect(self) -> aiosmtplib.SMTP:
         """A session ready for mail (greeting, EHLO, STARTTLS, log-in), before any hand-over: a
