@@ -3,16 +3,17 @@
 Of operators clicking at once exactly one gets a task: the claim is one conditional UPDATE, and
 PostgreSQL re-reads the row's claim after each waiting update, never count-then-write. A claim
 lasts `console_claim_minutes`; left longer, another operator may take it over. Until someone
-does, its holder still holds it (a long call does not lose its outcome)."""
+does, its holder still holds it (a long call does not lose its outcome). Each claim that succeeds
+is also recorded in console.claims, in the same transaction, for the supervisors' figures."""
 import logging
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, true, update
+from sqlalchemy import insert, or_, true, update
 from sqlalchemy.engine import Row
 
 from services.console.accounts import Operator
-from services.console.orm import tasks
+from services.console.orm import claims, tasks
 from services.console.refused import ActionRefused
 from services.console.task_view import japan_time
 from services.console.tasks import find_task
@@ -29,6 +30,8 @@ async def claim(db: Database, task_id: uuid.UUID, operator: Operator, now: datet
             update(tasks).where(tasks.c.task_id == task_id, tasks.c.status == "open", free)
             .values(claimed_by=operator.id, claimed_until=now + timedelta(minutes=minutes))
             .returning(tasks.c.task_id))).first()
+        if taken is not None:
+            await conn.execute(insert(claims).values(task_id=task_id, operator_id=operator.id, claimed_at=now))
     if taken is None:
         raise await why_not(db, task_id, operator)
     log.info("task %s claimed by operator %s for %s min", task_id, operator.id, minutes)

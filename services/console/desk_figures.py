@@ -1,6 +1,6 @@
-"""The supervisors' figures, in SQL over the console's own tables (tasks, call_outcomes, operators):
-the backlog, the promise share, call attempts per consultation, each operator's work and the
-oldest unclaimed task. Days are Japan days, whatever the server's zone. Receipt numbers and
+"""The supervisors' figures, in SQL over the console's own tables (tasks, claims, call_outcomes,
+operators): the backlog, the promise share, call attempts per consultation, each operator's work
+and the oldest unclaimed task. Days are Japan days, whatever the server's zone. Receipt numbers and
 operator display names only: no consultant's data is read here."""
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -59,23 +59,23 @@ WHERE first_call >= :since
 GROUP BY 1
 """)
 
-# A claim's time is read back from its end (claimed_until - the claim's length): the tasks an
-# operator holds or last held. A closed task counts for whoever closed it.
+# Distinct tasks per operator and period: claimed, from every claim made (console.claims: one
+# released, left to expire or taken over later still counts for whoever made it; an extension
+# is the same task again); closed, by whoever closed it.
 WORK = text("""
 WITH work AS (
-    SELECT claimed_by AS operator_id, 'claimed' AS what,
-           claimed_until - make_interval(mins => :claim_minutes) AS at
-    FROM console.tasks WHERE claimed_by IS NOT NULL
+    SELECT operator_id, task_id, 'claimed' AS what, claimed_at AS at
+    FROM console.claims WHERE claimed_at >= :week_from
     UNION ALL
-    SELECT closed_by, 'closed', closed_at FROM console.tasks WHERE closed_by IS NOT NULL
+    SELECT closed_by, task_id, 'closed', closed_at
+    FROM console.tasks WHERE closed_by IS NOT NULL AND closed_at >= :week_from
 )
 SELECT o.display_name,
-       count(*) FILTER (WHERE what = 'claimed' AND at >= :today_from) AS claimed_today,
-       count(*) FILTER (WHERE what = 'claimed')                       AS claimed_week,
-       count(*) FILTER (WHERE what = 'closed' AND at >= :today_from)  AS closed_today,
-       count(*) FILTER (WHERE what = 'closed')                        AS closed_week
+       count(DISTINCT task_id) FILTER (WHERE what = 'claimed' AND at >= :today_from) AS claimed_today,
+       count(DISTINCT task_id) FILTER (WHERE what = 'claimed')                       AS claimed_week,
+       count(DISTINCT task_id) FILTER (WHERE what = 'closed' AND at >= :today_from)  AS closed_today,
+       count(DISTINCT task_id) FILTER (WHERE what = 'closed')                        AS closed_week
 FROM work JOIN console.operators AS o ON o.id = work.operator_id
-WHERE at >= :week_from
 GROUP BY o.id, o.display_name
 ORDER BY o.display_name, o.id
 """)
@@ -139,10 +139,10 @@ async def attempts(db: Database, now: datetime) -> dict[int, int]:
     return {calls: found.get(calls, 0) for calls in (1, 2, 3)}
 
 
-async def work(db: Database, now: datetime, claim_minutes: int) -> list[OperatorWork]:
+async def work(db: Database, now: datetime) -> list[OperatorWork]:
     today = japan_date(now)
     async with db() as conn:
-        rows = (await conn.execute(WORK, {"claim_minutes": claim_minutes, "today_from": day_starts(today),
+        rows = (await conn.execute(WORK, {"today_from": day_starts(today),
                                           "week_from": day_starts(today - timedelta(days=WORK_DAYS - 1))})).all()
     return [OperatorWork(**row._asdict()) for row in rows]
 

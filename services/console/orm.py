@@ -1,7 +1,7 @@
 """Tables of the console schema: operator accounts and their sessions, failed log-ins, the
-operators' task view and what they do with it (claims, call outcomes, review decisions, notes),
-the reviews' reasons, phone entries and intake's answers to them, who saw whose personal data,
-outbox and inbox."""
+operators' task view and what they do with it (claims and their history, call outcomes, review
+decisions, notes), the reviews' reasons, the e-mails the notifier sent, phone entries and intake's
+answers to them, who saw whose personal data, outbox and inbox."""
 from sqlalchemy import (
     ARRAY, BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Identity, Index, Integer, Table,
     Text, Uuid, false, func,
@@ -101,6 +101,19 @@ tasks = Table(
 Index("ix_tasks_open_due", tasks.c.due_starts_at, tasks.c.issued_at, postgresql_where=tasks.c.status == "open")
 Index("ix_tasks_consultation_id", tasks.c.consultation_id)
 
+# Every claim that succeeded (claims.py, in the claim's transaction), extensions included: the
+# supervisors count each operator's claimed tasks from here, so a claim released, left to expire
+# or taken over later still counts for the operator who made it (desk_figures.WORK).
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("task_id", Uuid, ForeignKey("tasks.task_id", ondelete="CASCADE"), nullable=False),
+    Column("operator_id", BigInteger, ForeignKey("operators.id"), nullable=False),  # disabled, never deleted
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_claims_claimed_at", claims.c.claimed_at)
+
 # The outcome of each call task: one per task, whatever is clicked twice (primary key).
 call_outcomes = Table(
     "call_outcomes",
@@ -153,6 +166,20 @@ review_decisions = Table(
     Column("reason", Text, nullable=False),
     Column("decided_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("decision in ('confirm','reject')", name="decision_known"),
+)
+
+# Each e-mail the notifier sent to a consultant (notification.email_sent.v1), for the history on
+# the task page: once per consultation, kind and attempt, as the notifier sends it (a copy of the
+# event, or the same e-mail announced again, adds nothing). sent_at: the event's occurred_at.
+emails_sent = Table(
+    "emails_sent",
+    metadata,
+    Column("consultation_id", Uuid, primary_key=True),
+    Column("kind", Text, primary_key=True),  # the notifier's KIND: acknowledgement, callback_booked ...
+    Column("attempt", Integer, primary_key=True),
+    Column("receipt_no", Text, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
 )
 
 # A consultation an operator entered on the phone, kept only to show it again if intake refuses

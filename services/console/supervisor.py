@@ -40,7 +40,7 @@ async def desk_figures(db: Database, settings: Settings, now: datetime,
     try:  # one query after the other: one pooled connection at a time
         groups, promise = await figures.backlog_groups(db, now), await figures.promise(db, now)
         attempts, oldest = await figures.attempts(db, now), await figures.oldest_unclaimed(db)
-        work = await figures.work(db, now, settings.console_claim_minutes)
+        work = await figures.work(db, now)
     except BaseException:
         counting.cancel()
         raise

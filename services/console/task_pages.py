@@ -15,9 +15,10 @@ from sqlalchemy.orm import aliased
 from services.console import call_outcomes, claims, closing, data_views, reviews, tasks
 from services.console.accounts import Operator, has_control_characters
 from services.console.call_outcomes import MAX_NOTE, OUTCOME_LABELS
+from services.console.emails_sent import email_label
 from services.console.notes import notes_of, outcome_of
 from services.console.orm import call_outcomes as call_outcomes_table
-from services.console.orm import operators, review_decisions
+from services.console.orm import emails_sent, operators, review_decisions
 from services.console.orm import tasks as tasks_table
 from services.console.pages import InvalidCharacters, page, templates, text_field
 from services.console.refused import ActionRefused
@@ -57,7 +58,8 @@ def platform_label(code: str | None) -> str:
 
 async def history_of(db: Database, consultation_id: uuid.UUID) -> dict:
     """What the console holds for the consultation: its tasks (who closed them and when), call
-    outcomes and review decisions, each with the operator's name, oldest first."""
+    outcomes and review decisions, each with the operator's name, and the e-mails the notifier
+    sent, oldest first."""
     closer = aliased(operators)
     async with db() as conn:
         task_rows = (await conn.execute(
@@ -79,7 +81,11 @@ async def history_of(db: Database, consultation_id: uuid.UUID) -> dict:
             .join(operators, operators.c.id == review_decisions.c.operator_id)
             .where(review_decisions.c.consultation_id == consultation_id)
             .order_by(review_decisions.c.decided_at))).all()
-    return {"tasks": task_rows, "outcomes": outcome_rows, "decisions": decision_rows}
+        email_rows = (await conn.execute(
+            select(emails_sent.c.kind, emails_sent.c.attempt, emails_sent.c.sent_at)
+            .where(emails_sent.c.consultation_id == consultation_id)
+            .order_by(emails_sent.c.sent_at, emails_sent.c.kind, emails_sent.c.attempt))).all()
+    return {"tasks": task_rows, "outcomes": outcome_rows, "decisions": decision_rows, "emails": email_rows}
 
 
 templates.env.globals.update(
@@ -88,7 +94,7 @@ templates.env.globals.update(
     holder_label=holder_label, outcome_labels=OUTCOME_LABELS, reason_label=reason_label, why_label=why_label,
     decisions=DECISIONS, decision_reasons=DECISION_REASONS, decision_reason_label=decision_reason_label,
     not_carried=NOT_CARRIED, max_note=MAX_NOTE, done_means=closing.DONE_MEANS, phone_link=phone_link,
-    task_reason_label=task_reason_label)
+    task_reason_label=task_reason_label, email_label=email_label)
 templates.env.filters.update(japan_time=japan_time, phone_label=phone_label)
 
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, insert, select
 
 from services.console import handlers, web
-from services.console.orm import call_outcomes, operators, outbox, reviews, task_notes, tasks
+from services.console.orm import call_outcomes, claims, operators, outbox, reviews, task_notes, tasks
 from services.console.passwords import hash_password
 from services.console.review_labels import CANDIDATE_WHY, REVIEW_REASONS
 from services.console.tasks import record_tasks
@@ -118,6 +118,9 @@ async def test_of_ten_operators_claiming_at_once_exactly_one_gets_the_task(app, 
         winner = OPERATORS[statuses.index(200)]
         assert {a.json()["code"] for a in answers if a.status_code == 409} == {"task_taken"}
         assert (await task_row(db, task.task_id)).claimed_by == await operator_id(db, winner)
+        async with db() as conn:  # the supervisors' history holds the one claim that was made
+            made = (await conn.execute(select(claims.c.operator_id).where(claims.c.task_id == task.task_id))).all()
+        assert made == [(await operator_id(db, winner),)]
         listed = [t for t in (await clients[0].get("/api/v1/tasks")).json() if t["task_id"] == str(task.task_id)]
         assert listed[0]["holder"]["display_name"] == f"担当者{OPERATORS.index(winner)}"
         other = clients[(statuses.index(200) + 1) % len(clients)]  # someone who did not get it

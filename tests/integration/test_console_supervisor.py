@@ -1,5 +1,6 @@
 """The supervisors' view (`GET /supervisor`, `GET /api/v1/supervisor`) on real Postgres: tasks,
-call outcomes and claims seeded across days with known answers, each figure checked; operators
+call outcomes and claims seeded across days with known answers, each figure checked; a claim
+released, left to expire or taken over still counts for the operator who made it; operators
 refused; the chart and the numbers on the page, no personal data and nothing in data_views; the
 dead-letter count from the broker, and 取得できません when the broker is away. A screenshot at
 1280 px (Debian's chromium) is kept in var/screenshots/ for a person to look at."""
@@ -16,9 +17,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, select, text, update
 
-from services.console import web
+from services.console import claims, closing, web
 from services.console.accounts import add_operator
 from services.console.orm import call_outcomes, data_views, tasks
+from services.console.orm import claims as claim_history
 from services.console.tasks import record_tasks
 from services.dead_letters import dead_letter_queues
 from services.notifier import orm as notifier_orm
@@ -62,8 +64,9 @@ class Seed:
         self.db, self.n = db, 0
 
     async def task(self, kind="call", due=None, due_ends=None, promised=None, consultation=None,
-                   issued=NOW - timedelta(hours=1), **columns) -> uuid.UUID:
-        """A task as the notifier issues it, then as the console left it (`columns`)."""
+                   issued=NOW - timedelta(hours=1), claimed=(), **columns) -> uuid.UUID:
+        """A task as the notifier issues it, claimed by the console's use case (`claimed`:
+        (operator, when) pairs, for 30 minutes each), then as the console left it (`columns`)."""
         self.n += 1
         cid = consultation or uuid.uuid4()
         event = ev.TaskIssued(
@@ -72,6 +75,8 @@ class Seed:
             consultant_name=NAME, contact=ev.Contact(method="phone", phone=PHONE, email=EMAIL),
             category="in_person", summary="待合室で怒鳴られた", urls=[], contact_expected_from=promised)
         assert await record_tasks([Delivery(ev.wrap(event, cid), event)], self.db) == 1
+        for operator, when in claimed:
+            await claims.claim(self.db, event.task_id, operator, when, 30)
         async with self.db.begin() as conn:
             await conn.execute(update(tasks).where(tasks.c.task_id == event.task_id).values(issued_at=issued, **columns))
         return event.task_id
@@ -92,9 +97,8 @@ async def seeded(db, staff) -> dict:
     # the backlog (open tasks)
     oldest = await s.task(due=at(12, 1), issued=at(11, 30, 8))  # overdue, the oldest unclaimed
     await s.task(due=at(12, 2, 9), due_ends=at(12, 2, 9, 30), issued=at(11, 30, 9))  # overdue since 9:30
-    claimed_now = await s.task(due=at(12, 2, 14), issued=at(11, 29), claimed_by=one.id,
-                               claimed_until=NOW + timedelta(minutes=30))  # claimed now: not "unclaimed"
-    await s.task(due=at(12, 2, 15), claimed_by=one.id, claimed_until=at(11, 28, 10, 30))  # claimed 11/28 10:00
+    claimed_now = await s.task(due=at(12, 2, 14), issued=at(11, 29), claimed=[(one, NOW)])  # not "unclaimed"
+    await s.task(due=at(12, 2, 15), claimed=[(one, at(11, 28, 10))])
     await s.task("email", due=at(12, 2, 16))
     await s.task("review", due=at(12, 4))
     await s.task(due=at(12, 5, 11))  # a Saturday: shown only because something is due
@@ -120,8 +124,8 @@ async def seeded(db, staff) -> dict:
         for n in range(calls):
             await s.call(consultation, at(11, 10 + n), two)
     # today's work of operator one
-    await s.task("email", status="done", closed_at=at(12, 2, 9, 40), closed_by=one.id, claimed_by=one.id,
-                 claimed_until=at(12, 2, 9, 30))  # claimed at 9:00, closed at 9:40
+    await s.task("email", status="done", closed_at=at(12, 2, 9, 40), closed_by=one.id,
+                 claimed=[(one, at(12, 2, 9))])
     return {"oldest": oldest, "claimed_now": claimed_now}
 
 
@@ -167,6 +171,35 @@ async def test_each_figure_has_its_known_answer(app, seeded):
     assert oldest == {"receipt_no": "PH-261130-00001", "kind": "call", "kind_label": "電話連絡",
                       "age_minutes": 2 * 1440 + 120}
     assert isinstance(f["dead_letters"], int)
+
+
+async def test_a_claim_counts_for_whoever_made_it_though_released_expired_or_taken_over(desk, db, staff):
+    """Another week than the seeded one, with operators of its own: a claim released, a claim left
+    to expire and taken over by someone else, and a claim extended (one task, counted once)."""
+    three = await add_operator(db, "sv-op3", "引継 三郎", PASSWORD)
+    four = await add_operator(db, "sv-op4", "引継 四郎", PASSWORD)
+    s = Seed(db)
+    issued = at(11, 16)
+    released = await s.task("email", issued=issued, claimed=[(three, at(11, 18, 9))])
+    await claims.release(db, released, three)
+    await claims.claim(db, released, four, at(11, 18, 9, 30), 30)
+    await closing.mark_done(db, released, four, "メールで返信した", at(11, 18, 9, 40))
+    expired = await s.task("email", issued=issued, claimed=[(three, at(11, 17)), (four, at(11, 18, 9, 45))])
+    await closing.mark_done(db, expired, four, "メールで返信した", at(11, 18, 9, 50))
+    extended = await s.task("email", issued=issued, claimed=[(three, at(11, 18, 9, 5)), (three, at(11, 18, 9, 20))])
+    await closing.mark_done(db, extended, three, "メールで返信した", at(11, 18, 9, 30))
+
+    app = FastAPI()
+    web.install(app, db, desk, clock=lambda: at(11, 18, 12))  # Wednesday 18 November
+    work = {w.pop("display_name"): w for w in (await figures(app))["work"]}
+    assert work["引継 三郎"] == {"claimed_today": 2, "claimed_week": 3, "closed_today": 1, "closed_week": 1}
+    assert work["引継 四郎"] == {"claimed_today": 2, "claimed_week": 2, "closed_today": 2, "closed_week": 2}
+    async with db() as conn:
+        made = (await conn.execute(select(claim_history.c.task_id, claim_history.c.operator_id).where(
+            claim_history.c.task_id.in_([released, expired, extended])).order_by(claim_history.c.claimed_at))).all()
+    assert [tuple(row) for row in made] == [
+        (expired, three.id), (released, three.id), (extended, three.id), (extended, three.id), (released, four.id),
+        (expired, four.id)]
 
 
 async def test_the_console_keeps_the_promised_day_the_notifier_sends(desk, db):
