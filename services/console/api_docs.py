@@ -15,8 +15,9 @@ WHY = {
     400: "A control character in the path, the query or a field, or a malformed body: nothing was done",
     401: "No session, or one that expired: log in (POST /api/v1/session)",
     403: "A write without the session's X-CSRF-Token header, or a supervisor's route",
-    404: "No such task, review or route",
-    409: "Another operator or an earlier request got there first, or the task is of another kind",
+    404: "No such task, review, phone entry of this operator's, or route",
+    409: "Another operator or an earlier request got there first, the task is of another kind, or a "
+         "submission_id was sent before with other contents",
     413: "The body is too large",
     415: "Not application/json",
     422: "The body or a parameter is not as documented: nothing was done",
@@ -54,8 +55,9 @@ def document(app: FastAPI) -> dict:
     """The console's OpenAPI document: its JSON API only (the pages are not in it)."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes,
-                             description="The operators' console: tasks, claims, outcomes, reviews and the "
-                                         "audit of personal data views. Answers and refusals in Japanese.")
+                             description="The operators' console: tasks, claims, outcomes, reviews, consultations "
+                                         "taken on the phone and the audit of personal data views. Answers and "
+                                         "refusals in Japanese.")
         schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
         for path, operations in schema["paths"].items():
             for method, operation in operations.items():

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 
 from services.console.accounts import Operator
@@ -31,28 +32,40 @@ from shared.settings import Settings
 
 log = logging.getLogger("payhara.console")
 PURGE_EVERY_S = 60.0
+OTHER_CONTENTS = ("この送信ID（submission_id）で、別の内容がすでに送信されています。"
+                  "内容を直して送るときは、新しい送信IDで送ってください。")
 
 
 async def submit(db: Database, operator: Operator, typed: dict[str, str], now: datetime,
                  submission_id: uuid.UUID | None = None) -> uuid.UUID:
-    """Publish the consultation for intake (through the outbox). The form's own submission id
-    makes a double click one submission; an id of another operator's is never reused."""
+    """Publish the consultation for intake (through the outbox). The same submission id sent again
+    (a double click, a telephony system retrying, even at the same moment) is one submission;
+    with other contents it is refused (409), since only one of them could ever be answered; an
+    id of another operator's is never reused."""
     submission_id = submission_id or uuid.uuid4()
+    code = new_status_code()
     async with db.begin() as conn:
-        owner = await conn.scalar(select(phone_submissions.c.operator_id)
-                                  .where(phone_submissions.c.submission_id == submission_id))
-        if owner == operator.id:
-            return submission_id  # sent already: the same call, the same answer
-        if owner is not None:
+        if not await _enter(conn, submission_id, operator, typed, code, now):
+            earlier = (await conn.execute(select(phone_submissions.c.operator_id, phone_submissions.c.typed)
+                                          .where(phone_submissions.c.submission_id == submission_id))).one()
+            if earlier.operator_id == operator.id:
+                if earlier.typed != typed:
+                    raise ActionRefused("conflict", OTHER_CONTENTS)
+                return submission_id  # sent already: the same call, the same answer
             submission_id = uuid.uuid4()
-        code = new_status_code()
-        await conn.execute(insert(phone_submissions).values(
-            submission_id=submission_id, operator_id=operator.id, typed=typed, status_code=code, submitted_at=now))
+            await _enter(conn, submission_id, operator, typed, code, now)
         await add_event(conn, outbox, ev.ConsultationSubmitted(
             submission_id=submission_id, channel="phone", operator_id=operator.ref, submitted_at=now,
             status_token_hash=code_hash(code), form=payload(typed)), submission_id)
     log.info("phone consultation entered: submission=%s operator=%s", submission_id, operator.id)
     return submission_id
+
+
+async def _enter(conn, submission_id: uuid.UUID, operator: Operator, typed: dict, code: str, now: datetime) -> bool:
+    """The entry's row, unless the id is taken (a concurrent repeat waits here for the first's commit)."""
+    return (await conn.execute(insert(phone_submissions).values(
+        submission_id=submission_id, operator_id=operator.id, typed=typed, status_code=code, submitted_at=now)
+        .on_conflict_do_nothing())).rowcount == 1
 
 
 @dataclass(frozen=True)

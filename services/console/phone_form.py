@@ -64,7 +64,7 @@ def payload(typed: dict[str, str]) -> dict:
     }
 
 
-def _field_of(path: str) -> str | None:
+def field_of(path: str) -> str | None:
     """"urls.3" -> "urls": the form field an error belongs to, or None (the whole submission)."""
     while path and path not in FIELDS:
         path = path.rpartition(".")[0]
@@ -76,7 +76,7 @@ def error_summary(errors: list[dict]) -> list[dict]:
     order = list(FIELDS)
     listed = []
     for e in errors:
-        field = _field_of(str(e.get("field", "")))
+        field = field_of(str(e.get("field", "")))
         name, label = FIELDS.get(field, (None, None))
         listed.append({"input": name, "label": label, "message": str(e.get("message", "")),
                        "rank": order.index(field) if field else len(order)})

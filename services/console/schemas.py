@@ -3,14 +3,16 @@
 they do not name), so the document and what the routes send cannot drift apart unnoticed.
 Refusals are `Refusal` with a machine code."""
 import uuid
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from services.console.accounts import MAX_TEXT_CHARS
 from services.console.call_outcomes import MAX_NOTE
-from shared.events import CallOutcome, Category, ContactMethod, TaskKind
+from services.console.phone_form import MAX_MULTILINE
+from shared.events import CallOutcome, Category, ContactMethod, PreferredTime, Role, TaskKind
 
 
 class Answer(BaseModel):
@@ -172,3 +174,93 @@ class DataViewOut(Answer):
 class AuditOut(Answer):
     views: list[DataViewOut] = Field(description="newest first")
     next_before: int | None = Field(description="pass as `before` for the next page; None on the last")
+
+
+# --- the phone line (phone_api.py): intake's JSON API's fields, as an operator types them ------
+
+Line = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+
+
+class PhoneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field would be lost on the way to intake
+
+
+class PhoneConsultantIn(PhoneIn):
+    name: Line
+    name_kana: Line = Field(description="ひらがな or カタカナ (intake checks it)")
+    role: Role
+    member_no: Line | None = Field(default=None, description="a member's own number")
+
+
+class PhoneInstitutionIn(PhoneIn):
+    name: Line | None = Field(default=None, description="staff: the institution or facility")
+    prefecture: Line | None = Field(default=None, examples=["東京都"])
+    manager_member_no: Line | None = Field(default=None, description="its founder's or manager's member number")
+
+
+class PhoneContactIn(PhoneIn):
+    method: ContactMethod
+    phone: Line | None = None
+    email: Line | None = None
+
+
+class PhoneConsultationIn(PhoneIn):
+    """The consultation the caller gives, in the fields of intake's JSON API. The console checks
+    their shape; intake checks the rest (readings, numbers, URLs, what each role needs) and its
+    refusal comes back on the GET."""
+    submission_id: uuid.UUID | None = Field(default=None, description=(
+        "the client's id for this submission: sent again, the same submission (202 again, nothing "
+        "published twice); with other contents, 409. Without it, the console makes one"))
+    consultant: PhoneConsultantIn
+    institution: PhoneInstitutionIn = Field(default_factory=PhoneInstitutionIn)
+    contact: PhoneContactIn
+    preferred_time: PreferredTime = "any"
+    category: Category
+    summary: str = Field(max_length=MAX_MULTILINE)
+    urls: list[Line] = Field(default_factory=list, description="the posts' addresses (online posts)")
+    urgent: bool = Field(default=False, description="the caller is in danger now")
+    consent: bool = Field(description="the caller agreed to the handling of personal data")
+
+    @field_validator("urls")
+    @classmethod
+    def _fit(cls, urls: list[str]) -> list[str]:
+        if len("\n".join(urls)) > MAX_MULTILINE:  # what the phone form's URL box holds
+            raise PydanticCustomError("too_long", "at most {max_length} characters in all",
+                                      {"max_length": MAX_MULTILINE})
+        return urls
+
+
+class PhoneProblem(Answer):
+    field: str = Field(description='a dotted path of the body ("consultant.name_kana", "urls.2"), or "body"')
+    code: str = Field(examples=["missing", "kana_only"])
+    message: str = Field(description="Japanese, for the operator")
+
+
+class PhoneRefusal(Refusal):
+    problems: list[PhoneProblem] = Field(min_length=1, description="every field the console refused, each with why")
+
+
+class PhoneLinks(Answer):
+    status: str = Field(description="GET it for intake's answer (pending until it arrives, within seconds)")
+
+
+class PhoneSubmittedOut(Answer):
+    submission_id: uuid.UUID = Field(description="the one to poll (another operator's id is never reused: a new one)")
+    status: Literal["pending"]
+    links: PhoneLinks
+
+
+class PhoneConsultationOut(Answer):
+    submission_id: uuid.UUID
+    status: Literal["pending", "accepted", "refused"]
+    submitted_at: datetime
+    receipt_no: str | None = Field(description="accepted: the receipt number to read back to the caller")
+    consultation_id: uuid.UUID | None
+    contact_expected_from: date | None = Field(description="accepted: the day from which the desk contacts the caller")
+    contact_may_take_longer: bool | None = Field(description="accepted: the desk is busy, say it may take days")
+    status_token: str | None = Field(description=(
+        "accepted: the caller's status code to read out, to the operator who entered it only, until "
+        "status_token_until or its DELETE; never again after"))
+    status_token_until: datetime | None
+    problems: list[PhoneProblem] = Field(description="refused: what intake refused, field by field; to correct "
+                                                     "and send as a new submission")

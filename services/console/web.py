@@ -1,8 +1,8 @@
 """The operators' web console: log in and out; `install` puts the console (its gate, sessions,
 error pages, pages and JSON API) on an app: the queue (queue_pages.py), the task pages
 (task_pages.py), the phone line (phone_pages.py), the supervisors' audit (audit_pages.py) and figures
-(supervisor_pages.py), and the JSON API (api.py, task_api.py, audit_api.py, supervisor_api.py;
-documented by api_docs.py)."""
+(supervisor_pages.py), and the JSON API (api.py, task_api.py, phone_api.py, audit_api.py,
+supervisor_api.py; documented by api_docs.py)."""
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -10,8 +10,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console import (
-    api, api_docs, audit_api, audit_pages, errors, phone_pages, queue_pages, supervisor_api, supervisor_pages,
-    task_api, task_pages,
+    api, api_docs, audit_api, audit_pages, errors, phone_api, phone_pages, queue_pages, supervisor_api,
+    supervisor_pages, task_api, task_pages,
 )
 from services.console.guard import guard
 from services.console.lockout import Lockout
@@ -49,6 +49,7 @@ def install(app: FastAPI, db: Database, settings: Settings, clock: Callable[[], 
     app.include_router(supervisor_pages.router(db, settings, clock))
     app.include_router(api.router(db, clock))
     app.include_router(task_api.router(db, settings, clock))
+    app.include_router(phone_api.router(db, settings, clock))
     app.include_router(audit_api.router(db))
     app.include_router(supervisor_api.router(db, settings, clock))
     return logins
