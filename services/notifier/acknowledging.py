@@ -20,7 +20,8 @@ had not committed yet, is reported; the mails of the batch never handed over are
 The machinery is the same for every kind of e-mail: once.py.
 
 A booking whose copy arrived late (the task waited in `pending`) is told to the consultant
-right after the acknowledgement (booked.py).
+right after the acknowledgement (booked.py); a receipt seen for the first time with nothing
+waiting has no booking yet, and asks nothing more.
 """
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -50,7 +51,7 @@ async def acknowledge(deliveries: list[Delivery[ev.ConsultationReceived]], sessi
     firsts = {d.event.consultation_id: d.event for d in reversed(deliveries)}  # a copy per consultation
     async with once.exclusive(sessions, KIND, list(firsts)) as session:
         async with session.begin():  # the copies, waiting tasks, what to send
-            copies = await _keep_copies(session, list(firsts.values()))
+            copies, may_be_booked = await _keep_copies(session, list(firsts.values()))
             # no address: the operator's call is the acknowledgement
             await first_deliveries(session, inbox, CONSUMER, [d for d in deliveries if not _email_of(copies, d)])
             in_order = dict.fromkeys(d.event.consultation_id for d in deliveries)  # mails go out as receipts came
@@ -62,16 +63,20 @@ async def acknowledge(deliveries: list[Delivery[ev.ConsultationReceived]], sessi
                     for copy in sending]
         if mailings:
             await once.send(session, mailings, KIND, CONSUMER, mailer)
-    await tell_booked(sessions, mailer, settings, [cid for cid, copy in copies.items() if copy.email])
+    await tell_booked(sessions, mailer, settings, [cid for cid in may_be_booked if copies[cid].email])
 
 
 def _email_of(copies: dict, delivery: Delivery) -> str | None:
     return copies[delivery.event.consultation_id].email
 
 
-async def _keep_copies(session: AsyncConnection, events: list[ev.ConsultationReceived]) -> dict:
+async def _keep_copies(session: AsyncConnection, events: list[ev.ConsultationReceived]) -> tuple[dict, list]:
+    """The copies by consultation id, and the consultations that may have a booking to tell: those
+    whose waiting tasks the copy issued now, and those kept before (a redelivery may come after
+    a crash that issued them but told nothing). A copy new in this transaction had no task yet."""
     ids = await lock_consultations(session, [e.consultation_id for e in events])
-    await session.execute(insert(consultations).on_conflict_do_nothing(), [dict(
+    new = set((await session.execute(insert(consultations).on_conflict_do_nothing().returning(
+        consultations.c.consultation_id), [dict(
         consultation_id=e.consultation_id, receipt_no=e.receipt_no, consultant_name=e.consultant.name,
         contact_method=e.contact.method, phone=e.contact.phone, email=e.contact.email,
         category=e.category, summary=e.summary, urls=e.urls,
@@ -81,8 +86,8 @@ async def _keep_copies(session: AsyncConnection, events: list[ev.ConsultationRec
         institution_name=e.institution.name, institution_prefecture=e.institution.prefecture,
         manager_member_no=e.institution.manager_member_no, preferred_time=e.preferred_time,
         posts=[post.model_dump(mode="json") for post in e.posts],
-    ) for e in events])
+    ) for e in events])).scalars())
     copies = {row.consultation_id: row for row in (await session.execute(
         select(consultations).where(consultations.c.consultation_id.in_(ids)))).all()}
-    await issue_pending(session, list(copies.values()))
-    return copies
+    issued = await issue_pending(session, list(copies.values()))
+    return copies, [cid for cid in ids if cid in issued or cid not in new]

@@ -107,13 +107,15 @@ async def lock_consultations(session: AsyncConnection, consultation_ids) -> list
     return ids
 
 
-async def issue_pending(session: AsyncConnection, copies: list) -> None:
-    """Issue every task that waited for these copies; the caller holds lock_consultations."""
+async def issue_pending(session: AsyncConnection, copies: list) -> set[uuid.UUID]:
+    """Issue every task that waited for these copies; the caller holds lock_consultations.
+    Returns the consultations that had tasks waiting."""
     by_id = {copy.consultation_id: copy for copy in copies}
     waiting = (await session.execute(
         delete(pending).where(pending.c.consultation_id.in_(list(by_id))).returning(*ORDER_COLUMNS)
     )).all()
     await issue(session, [(by_id[row.consultation_id], TaskOrder(**row._asdict())) for row in waiting])
+    return {row.consultation_id for row in waiting}
 
 
 def consultation_details(copy) -> dict:

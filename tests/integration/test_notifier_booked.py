@@ -5,8 +5,11 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 
+import pytest
+
 from services.notifier.acknowledging import acknowledge
 from services.notifier.booked import booked
+from services.notifier.sending import SmtpUnreachable
 from shared import events as ev
 from shared.calendar import to_japan
 from shared.messaging import Delivery
@@ -91,6 +94,23 @@ async def test_a_booking_before_its_copy_is_told_right_after_the_acknowledgement
     await acknowledge([Delivery(envelope, event)], sessions, mailer, desk)
     await acknowledge([Delivery(envelope, event)], sessions, mailer, desk)  # redelivered
     assert [m["Message-ID"].split(".", 1)[0] for m in mailer.sent] == ["<acknowledgement", "<callback_booked"]
+
+
+class BookedMailFails(FakeMailer):
+    def fails(self, message) -> bool:
+        return message["Message-ID"].startswith("<callback_booked")
+
+
+async def test_a_booking_told_late_is_told_on_the_acknowledgement_s_redelivery(sessions, desk):
+    event, envelope = received(method="phone")
+    await booked([scheduled(event.consultation_id)], sessions, FakeMailer(), desk)  # the copy is late
+    failing = BookedMailFails(fail_with=SmtpUnreachable("the SMTP server went away"))
+    with pytest.raises(SmtpUnreachable):  # the copy issued the call task; its mail did not leave
+        await acknowledge([Delivery(envelope, event)], sessions, failing, desk)
+    mailer = FakeMailer()
+    await acknowledge([Delivery(envelope, event)], sessions, mailer, desk)  # redelivered: nothing waits now
+    assert [m["Message-ID"].split(".", 1)[0] for m in mailer.sent] == ["<callback_booked"]
+    assert [t.kind for t in await outbox_events(sessions, event.consultation_id, ev.TaskIssued)] == ["call"]
 
 
 async def test_a_slot_already_over_is_not_told(sessions, desk):
