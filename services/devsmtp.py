@@ -21,8 +21,9 @@ log = logging.getLogger("payhara.smtp_sink")
 
 
 def mail_file_name(raw: bytes, now: datetime | None = None) -> str:
-    # the headers only, without the modern policy's header objects: this runs for every mail
-    message_id = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw).get("Message-ID")
+    # the header block only, without the modern policy's header objects: this runs for every mail
+    headers = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    message_id = BytesHeaderParser(policy=email.policy.compat32).parsebytes(headers).get("Message-ID")
     digest = hashlib.sha1(("".join(str(message_id).split()) if message_id else "").encode() or raw).hexdigest()
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
     return f"{stamp}-{digest[:12]}.eml"

@@ -21,8 +21,10 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = 10.0
     # per batch of e-mails, used side by side. Each mail waits for its hand-over to be committed
     # before its send (the crash window), so more lanes keep acknowledgements flowing
-    # (bench/pipeline.py at 100/s offered: 4 lanes fell behind at 94/s, 8 keep up at 98.8/s)
-    smtp_connections: int = 8
+    # (bench/pipeline.py at 100/s offered: 4 lanes fell behind at 94/s; on a slower day 8 lanes
+    # gave 64/s and 16 gave 75/s). Per notifier process: two processes of 16 stay under the 50
+    # connections per client that Postfix allows by default
+    smtp_connections: int = 16
     # a session set up (EHLO, STARTTLS, log-in) is kept this long idle for the next batch, and
     # checked with a NOOP before its next mail; 0 closes each after its batch
     smtp_keep_idle_s: float = Field(default=30.0, ge=0)

@@ -5,14 +5,12 @@ import logging
 
 from sqlalchemy.dialects.postgresql import insert
 
-from services.console.orm import emails_sent, inbox
+from services.console.orm import emails_sent
 from shared import events as ev
 from shared.db import Database
-from shared.inbox import first_deliveries
 from shared.messaging import Delivery
 
 log = logging.getLogger("payhara.console")
-CONSUMER = "console.email_sent"
 # the notifier's kinds (KIND in services/notifier/acknowledging.py, booked.py, declining.py, fallback.py)
 EMAIL_LABELS = {"acknowledgement": "受付のお知らせ", "callback_booked": "ご連絡予定のお知らせ",
                 "rejection": "対象外のお知らせ", "callback_fallback": "電話がつながらなかったことのお知らせ"}
@@ -25,16 +23,14 @@ def email_label(kind: str, attempt: int = 1) -> str:
 
 
 async def keep_emails(deliveries: list[Delivery[ev.EmailSent]], db: Database) -> None:
-    """A redelivered event (inbox) and the same e-mail announced in a new event (primary key:
-    consultation, kind, attempt) both change nothing."""
-    async with db.begin() as conn:
-        fresh = await first_deliveries(conn, inbox, CONSUMER, deliveries)
-        if fresh:  # in key order: two instances given the same e-mails wait, never deadlock
-            rows = sorted(({"consultation_id": d.event.consultation_id, "kind": d.event.kind,
-                            "attempt": d.event.attempt, "receipt_no": d.event.receipt_no,
-                            "message_id": d.event.message_id, "sent_at": d.envelope.occurred_at} for d in fresh),
-                          key=lambda row: (row["consultation_id"], row["kind"], row["attempt"]))
-            await conn.execute(insert(emails_sent).on_conflict_do_nothing(), rows)
-    for d in fresh:
-        log.info("e-mail sent kept: receipt=%s kind=%s attempt=%s event=%s", d.event.receipt_no, d.event.kind,
-                 d.event.attempt, d.envelope.event_id)
+    """A redelivered event and the same e-mail announced in a new event change nothing: the row's
+    primary key (consultation, kind, attempt) is the e-mail's identity, so no inbox is needed."""
+    rows = sorted(({"consultation_id": d.event.consultation_id, "kind": d.event.kind,
+                    "attempt": d.event.attempt, "receipt_no": d.event.receipt_no,
+                    "message_id": d.event.message_id, "sent_at": d.envelope.occurred_at} for d in deliveries),
+                  key=lambda row: (row["consultation_id"], row["kind"], row["attempt"]))
+    async with db.begin() as conn:  # in key order: two instances given the same e-mails wait, never deadlock
+        kept = (await conn.execute(insert(emails_sent).on_conflict_do_nothing().returning(
+            emails_sent.c.receipt_no, emails_sent.c.kind, emails_sent.c.attempt), rows)).all()
+    for row in kept:
+        log.info("e-mail sent kept: receipt=%s kind=%s attempt=%s", row.receipt_no, row.kind, row.attempt)

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from services.console import handlers, web
 from services.console.accounts import add_operator
-from services.console.emails_sent import CONSUMER, EMAIL_LABELS, email_label
-from services.console.orm import emails_sent, inbox
+from services.console.emails_sent import EMAIL_LABELS, email_label
+from services.console.orm import emails_sent
 from services.console.tasks import record_tasks
 from services.notifier import acknowledging, booked, declining, fallback
 from shared import events as ev
@@ -81,8 +81,9 @@ async def consumed(desk, db, envelopes: list[ev.Envelope], last: ev.Envelope) ->
         await publish_envelopes(channel, [*envelopes, last], ev.EmailSent.routing_key)
         for _ in range(200):
             async with db() as conn:
-                if await conn.scalar(select(func.count()).select_from(inbox).where(
-                        inbox.c.consumer == CONSUMER, inbox.c.event_id == last.event_id)):
+                if await conn.scalar(select(func.count()).select_from(emails_sent).where(
+                        emails_sent.c.consultation_id == last.correlation_id,
+                        emails_sent.c.attempt == last.data["attempt"])):
                     return
             await asyncio.sleep(0.05)
         raise AssertionError("the console did not apply the last e-mail within 10 s")
