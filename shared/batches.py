@@ -56,6 +56,7 @@ class Subscription:
     arrived: dict[int, float] = field(default_factory=dict)  # id(message) -> when it came
     pause: recovery.Pause | None = None
     stop_consuming: Callable[[], Awaitable] | None = None
+    busy: bool = False  # the last batch held more than one delivery: the next one lingers
 
     async def arrive(self, message: AbstractIncomingMessage) -> None:  # aio-pika awaits it
         self.arrived[id(message)] = time.monotonic()

@@ -151,11 +151,13 @@ class Consumers:
             subscription.idle.set()
             batch = [await subscription.waiting.get()]
             subscription.idle.clear()
-            if subscription.waiting.qsize() < self.settings.prefetch - 1:
-                # not a full batch waiting: give the deliveries right behind a moment to join
+            if subscription.busy and subscription.waiting.qsize() < self.settings.prefetch - 1:
+                # under load, and not a full batch waiting: give the deliveries right behind a
+                # moment to join. A delivery after a quiet spell goes at once: no wait for nobody
                 await asyncio.sleep(self.settings.consume_linger_s)
             while len(batch) < self.settings.prefetch and not subscription.waiting.empty():
                 batch.append(subscription.waiting.get_nowait())
+            subscription.busy = len(batch) > 1
             try:
                 await self._handle(subscription, batch)
             except Exception:  # never let one batch stop the queue: its messages come back

@@ -118,7 +118,7 @@ async def test_deliveries_of_two_channels_are_acked_on_each():
     assert [m.settled for m in old + new] == [["ack-multiple"], [], ["ack-multiple"]]
 
 
-async def test_deliveries_right_behind_the_first_join_its_batch_within_the_linger():
+async def test_under_load_deliveries_right_behind_the_first_join_its_batch_within_the_linger():
     calls = []
 
     async def book(deliveries):
@@ -127,9 +127,13 @@ async def test_deliveries_right_behind_the_first_join_its_batch_within_the_linge
     consumers = Consumers(Settings(env="test", consume_linger_s=0.2), "scheduler")
     consumers.on(ev.EligibilityConfirmed)(book)
     subscription = consumers.subscriptions[0]
+    load = messages([body(confirmed(n)) for n in range(10, 12)])
     first, *behind = messages([body(confirmed(n)) for n in range(3)])
+    for message in load:  # two waiting at once: the consumer is under load
+        subscription.waiting.put_nowait(message)
     runner = asyncio.create_task(consumers._run(subscription))
     try:
+        await asyncio.sleep(0.05)
         await subscription.waiting.put(first)
         await asyncio.sleep(0.05)
         for message in behind:
@@ -137,8 +141,27 @@ async def test_deliveries_right_behind_the_first_join_its_batch_within_the_linge
         await asyncio.sleep(0.3)
     finally:
         runner.cancel()
-    assert calls == [3]
+    assert calls == [2, 3]
     assert behind[-1].settled == ["ack-multiple"]
+
+
+async def test_a_delivery_after_a_quiet_spell_does_not_wait_for_the_linger():
+    handled = asyncio.Event()
+
+    async def book(deliveries):
+        handled.set()
+
+    consumers = Consumers(Settings(env="test", consume_linger_s=30), "scheduler")
+    consumers.on(ev.EligibilityConfirmed)(book)
+    subscription = consumers.subscriptions[0]
+    (lone,) = messages([body(confirmed(1))])
+    runner = asyncio.create_task(consumers._run(subscription))
+    try:
+        await subscription.waiting.put(lone)
+        await asyncio.wait_for(handled.wait(), 10)  # not the 30 s linger
+    finally:
+        runner.cancel()
+    assert lone.settled == ["ack-multiple"]
 
 
 async def test_a_stop_lets_the_batch_in_hand_finish_and_takes_no_more():
