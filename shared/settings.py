@@ -64,10 +64,13 @@ class Settings(BaseSettings):
     intake_rate_limit: str = "5/minute"
     intake_status_rate_limit: str = "10/minute"
 
-    prefetch: int = 32  # unacknowledged deliveries per consumer: the consumer's concurrency
-    # a consumer waits this long for a batch to fill: at most 50 ms more per hop, for a third
-    # less CPU per event under load (bench/pipeline.py: 94 -> 99 consultations/s at 100/s)
-    consume_linger_s: float = 0.05
+    # unacknowledged deliveries per consumer: the consumer's concurrency and its largest batch
+    # (bench/pipeline.py at 100/s offered, one process per service: 32 -> 75/s, 128 -> 88/s)
+    prefetch: int = 128
+    # under load (its last batch held more than one delivery) a consumer waits this long for a
+    # batch to fill, for less CPU per event (bench/pipeline.py: 50 ms -> 88/s, 100 ms -> 92/s);
+    # a delivery after a quiet spell goes at once
+    consume_linger_s: float = 0.1
     delivery_limit: int = 5
     publish_timeout_s: float = 5.0
     relay_batch: int = 50  # rows published concurrently; more only times out confirms under load
