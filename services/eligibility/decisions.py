@@ -8,7 +8,6 @@ operators deciding at once, or one decision published twice, give one final verd
 decision is not applied; it is kept (`applied` false, and why) and logged, for the console to
 show the operator who came second."""
 import logging
-from datetime import datetime
 
 from prometheus_client import Counter
 from sqlalchemy import insert, select, text

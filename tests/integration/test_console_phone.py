@@ -96,6 +96,17 @@ async def answer(db, event: ev.Event, correlation_id: uuid.UUID) -> None:
     await handler([delivery], db)
 
 
+async def refuse_as_intake(db, event: ev.ConsultationSubmitted) -> list[dict]:
+    """intake's refusal of this submission, by intake's own rules, delivered to the console; its
+    problems."""
+    with pytest.raises(forms.Rejected) as refused:
+        forms.parse(event.form)
+    await answer(db, ev.ConsultationSubmissionRefused(
+        submission_id=event.submission_id, operator_id=event.operator_id,
+        errors=[ev.SubmissionProblem(**e) for e in refused.value.errors]), event.submission_id)
+    return refused.value.errors
+
+
 async def stored_code(db, submission_id: uuid.UUID) -> str | None:
     async with db() as conn:
         return await conn.scalar(select(phone_submissions.c.status_code)
@@ -152,11 +163,7 @@ async def test_a_refused_submission_shows_intake_s_reasons_beside_the_fields_wit
     typed = TYPED | {"name_kana": "Denwa", "phone": "", "urls": "https://www.google.com/search?q=clinic"}
     submission_id, _ = await enter(client, typed)
     (event,) = await submitted(db, submission_id)
-    with pytest.raises(forms.Rejected) as refused:  # what intake answers, by its own rules
-        forms.parse(event.form)
-    await answer(db, ev.ConsultationSubmissionRefused(
-        submission_id=submission_id, operator_id=event.operator_id,
-        errors=[ev.SubmissionProblem(**e) for e in refused.value.errors]), submission_id)
+    await refuse_as_intake(db, event)
     page = await client.get(f"/phone/{submission_id}")
     assert page.status_code == 200 and 'id="error-summary"' in page.text
     for input_name in ("name_kana", "phone", "urls"):

@@ -24,7 +24,7 @@ from shared import events as ev
 from shared.db import make_engine, make_sessions
 from tests.console_support import browser
 from tests.integration.test_console_actions import api_client
-from tests.integration.test_console_phone import PASSWORD, TYPED, answer, stored_code, submitted
+from tests.integration.test_console_phone import PASSWORD, TYPED, answer, refuse_as_intake, stored_code, submitted
 from tests.integration.test_console_phone import app, clock  # noqa: F401 (fixtures)
 
 JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
@@ -202,14 +202,10 @@ async def test_refused_intake_s_reasons_come_back_field_by_field(client, db):
                    "urls": ["https://www.google.com/search?q=clinic"]}
     submission_id = await enter(client, body)
     (event,) = await submitted(db, submission_id)
-    with pytest.raises(forms.Rejected) as rejected:  # what intake answers, by its own rules
-        forms.parse(event.form)
-    await answer(db, ev.ConsultationSubmissionRefused(
-        submission_id=submission_id, operator_id=event.operator_id,
-        errors=[ev.SubmissionProblem(**e) for e in rejected.value.errors]), submission_id)
+    problems = await refuse_as_intake(db, event)  # what intake answers, by its own rules
     refused = (await client.get(f"{PHONE_API}/{submission_id}")).json()
     assert (refused["status"], refused["receipt_no"], refused["status_token"]) == ("refused", None, None)
-    assert refused["problems"] == rejected.value.errors
+    assert refused["problems"] == problems
     assert {p["field"] for p in refused["problems"]} >= {"consultant.name_kana", "contact.phone", "urls"}
     assert "ふりがなはひらがなまたはカタカナで入力してください" in {p["message"] for p in refused["problems"]}
     assert await stored_code(db, submission_id) is None
