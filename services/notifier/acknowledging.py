@@ -19,16 +19,20 @@ mail wide per SMTP connection: only a mail in the server's hands at the crash, o
 had not committed yet, is reported; the mails of the batch never handed over are not.
 The machinery is the same for every kind of e-mail: once.py.
 
-A booking whose copy arrived late (the task waited in `pending`) is told to the consultant
-right after the acknowledgement (booked.py); a receipt seen for the first time with nothing
+A first booking already known as the receipt is written is told in the receipt itself: one
+mail rather than two (booked.tell_with_receipt; the acknowledgement also holds the
+callback_booked locks, so the two never tell it both). A booking whose copy arrived late (the
+task waited in `pending`) is otherwise told to the consultant right after the acknowledgement
+(booked.py); a receipt seen for the first time with nothing
 waiting has no booking yet, and asks nothing more.
 """
+from datetime import datetime, timezone
+
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.notifier import mail, once
-from services.notifier.booked import tell_booked
+from services.notifier import booked, mail, once
 from services.notifier.handovers import Mailing
 from services.notifier.orm import consultations, inbox
 from services.notifier.sending import Mailer
@@ -49,7 +53,7 @@ async def acknowledge(deliveries: list[Delivery[ev.ConsultationReceived]], sessi
     hand-over and outcome are recorded as it goes. Raises when a mail did not leave, after
     recording the others (SMTP away first, so the consumer pauses rather than dead-letters)."""
     firsts = {d.event.consultation_id: d.event for d in reversed(deliveries)}  # a copy per consultation
-    async with once.exclusive(sessions, KIND, list(firsts)) as session:
+    async with once.exclusive(sessions, KIND, list(firsts), also=booked.KIND) as session:
         async with session.begin():  # the copies, waiting tasks, what to send
             copies, may_be_booked = await _keep_copies(session, list(firsts.values()))
             # no address: the operator's call is the acknowledgement
@@ -57,13 +61,15 @@ async def acknowledge(deliveries: list[Delivery[ev.ConsultationReceived]], sessi
             in_order = dict.fromkeys(d.event.consultation_id for d in deliveries)  # mails go out as receipts came
             sending = await once.to_send(session, KIND, [copies[cid] for cid in in_order if copies[cid].email],
                                          settings.smtp_deferrals_before_task)
+            bookings = await booked.tell_with_receipt(session, sending, datetime.now(timezone.utc))
         desk = mail.Desk.of(settings)
-        mailings = [Mailing(copy, mail.acknowledgement(copy, desk),
-                            [d for d in deliveries if d.event.consultation_id == copy.consultation_id])
+        mailings = [Mailing(copy, mail.acknowledgement(copy, desk, bookings.get(copy.consultation_id)),
+                            [d for d in deliveries if d.event.consultation_id == copy.consultation_id],
+                            tells_booking=copy.consultation_id in bookings)
                     for copy in sending]
         if mailings:
             await once.send(session, mailings, KIND, CONSUMER, mailer)
-    await tell_booked(sessions, mailer, settings, [cid for cid in may_be_booked if copies[cid].email])
+    await booked.tell_booked(sessions, mailer, settings, [cid for cid in may_be_booked if copies[cid].email])
 
 
 def _email_of(copies: dict, delivery: Delivery) -> str | None:

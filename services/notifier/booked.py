@@ -9,12 +9,15 @@ arrival: a booking whose consultation copy came late is issued when the copy com
 (tasks.issue_pending), and acknowledging.py then asks `tell_booked` about those consultations.
 Only a consultation's latest attempt is told, and never once its slot has ended: a mail about a
 call already past would only confuse. A first reply by e-mail due on the promised day is not
-told: the acknowledgement said so already.
+told: the acknowledgement said so already. A first booking already known when the receipt is
+written is told in the receipt (tell_with_receipt, called by acknowledging.py): one mail.
 """
 import uuid
 from datetime import datetime, timezone
 
 from sqlalchemy import and_, exists, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from services.notifier import mail, once
@@ -58,10 +61,32 @@ async def tell_booked(sessions: Database, mailer: Mailer, settings: Settings,
             await once.send(session, mailings, KIND, CONSUMER, mailer)
 
 
-async def _untold(sessions: Database, ids: list[uuid.UUID], now: datetime) -> dict:
+async def tell_with_receipt(session: AsyncConnection, copies: list, now: datetime) -> dict[uuid.UUID, mail.Booking]:
+    """In the acknowledgement's transaction, under its locks and this kind's: the first bookings
+    already known for these copies, claimed (their notification row, `sending`) so that the
+    receipt tells them and no second mail does; HandoverRecord marks them sent with the receipt.
+    A claim whose receipt does not go stays `sending`: the receipt's retry claims it again, or
+    the booking is told on its own."""
+    due = await _untold(session, sorted(c.consultation_id for c in copies), now)
+    first = [row for row in due.values() if row.booked_attempt == 1]
+    if not first:
+        return {}
+    ids = [row.consultation_id for row in first]
+    await session.execute(insert(notifications).on_conflict_do_nothing(), [
+        {"consultation_id": cid, "kind": KIND, "attempt": 1, "status": "sending"} for cid in ids])
+    # under this kind's locks nobody else is sending it: a row still `sending` and never handed
+    # over (a receipt that did not go, a mail that could not) is free to tell now
+    claimed = set((await session.execute(select(notifications.c.consultation_id).where(
+        notifications.c.kind == KIND, notifications.c.attempt == 1, notifications.c.consultation_id.in_(ids),
+        notifications.c.status == "sending", notifications.c.handed_over_at.is_(None)))).scalars())
+    return {row.consultation_id: _booking(row) for row in first if row.consultation_id in claimed}
+
+
+async def _untold(connection: Database | AsyncConnection, ids: list[uuid.UUID], now: datetime) -> dict:
     """consultation id -> its copy with its latest booking (task kind, attempt, slot), for those
-    with an address whose latest booking is still ahead and not told yet. A look without locks:
-    most acknowledgements find nothing, and once.to_send decides under the lock."""
+    with an address whose latest booking is still ahead and not told yet. Given the Database, a
+    look without locks: most acknowledgements find nothing, and once.to_send decides under the
+    lock."""
     if not ids:
         return {}
     later = aliased(tasks)
@@ -77,8 +102,12 @@ async def _untold(sessions: Database, ids: list[uuid.UUID], now: datetime) -> di
                ~exists().where(and_(told.c.consultation_id == tasks.c.consultation_id, told.c.kind == KIND,
                                     told.c.attempt == tasks.c.attempt, told.c.status != "sending")))
         .order_by(consultations.c.consultation_id))
-    async with sessions() as session:
-        return {row.consultation_id: row for row in (await session.execute(query)).all() if says_something_new(row)}
+    if isinstance(connection, AsyncConnection):
+        rows = (await connection.execute(query)).all()
+    else:
+        async with connection() as session:
+            rows = (await session.execute(query)).all()
+    return {row.consultation_id: row for row in rows if says_something_new(row)}
 
 
 def says_something_new(row) -> bool:

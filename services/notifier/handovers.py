@@ -31,6 +31,7 @@ from shared.messaging import Delivery
 from shared.outbox import add_events
 
 log = logging.getLogger("payhara.notifier")
+BOOKING_TOLD = "callback_booked"  # the kind a receipt may tell along (booked.tell_with_receipt)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Mailing:
     message: Message
     deliveries: list[Delivery]
     attempt: int = 1  # the booked callback's attempt (callback_booked); 1 for every other kind
+    tells_booking: bool = False  # a receipt that tells the first booked callback (its row goes with it)
 
 
 @dataclass
@@ -139,6 +141,7 @@ class HandoverRecord:
         if group.bounced:
             await give_up(self._session, self._kind, [
                 Bounce(m.copy, m.attempt, _why(failure)) for m, failure in group.bounced])
+            await self._booking_told([m for m, _ in group.bounced], status="failed")  # its one task is the receipt's
             await first_deliveries(self._session, inbox, self._consumer, [d for m, _ in group.bounced for d in m.deliveries])
         if group.sent:
             await self._session.execute(update(notifications).where(
@@ -148,9 +151,22 @@ class HandoverRecord:
                 [{"b_id": m.copy.consultation_id, "b_attempt": m.attempt, "b_message_id": m.message["Message-ID"]}
                  for m in group.sent])
             await add_events(self._session, outbox, [(ev.EmailSent(
-                consultation_id=m.copy.consultation_id, receipt_no=m.copy.receipt_no, kind=self._kind,
-                message_id=m.message["Message-ID"], attempt=m.attempt), m.copy.consultation_id) for m in group.sent])
+                consultation_id=m.copy.consultation_id, receipt_no=m.copy.receipt_no, kind=kind,
+                message_id=m.message["Message-ID"], attempt=m.attempt), m.copy.consultation_id)
+                for m in group.sent for kind in (self._kind, BOOKING_TOLD)[:2 if m.tells_booking else 1]])
+            await self._booking_told(group.sent, status="sent")
             await first_deliveries(self._session, inbox, self._consumer, [d for m in group.sent for d in m.deliveries])
+
+    async def _booking_told(self, mailings: list[Mailing], status: str) -> None:
+        """The first booked callback a receipt told goes the receipt's way: sent with it (under
+        the receipt's Message-ID), or failed with it."""
+        told = [m for m in mailings if m.tells_booking]
+        if told:
+            await self._session.execute(update(notifications).where(
+                notifications.c.kind == BOOKING_TOLD, notifications.c.attempt == 1,
+                notifications.c.consultation_id == bindparam("b_id")).values(
+                status=status, sent_at=func.now() if status == "sent" else None, message_id=bindparam("b_message_id")),
+                [{"b_id": m.copy.consultation_id, "b_message_id": m.message["Message-ID"]} for m in told])
 
     async def __aenter__(self) -> "HandoverRecord":
         return self

@@ -83,12 +83,14 @@ def message_id(kind: str, consultation_id: uuid.UUID, attempt: int = 1) -> str:
     return f"<{kind}.{consultation_id}{again}@{MESSAGE_ID_DOMAIN}>"
 
 
-def acknowledgement(c: Addressee, desk: Desk) -> Message:
+def acknowledgement(c: Addressee, desk: Desk, booking: Booking | None = None) -> Message:
     """The receipt: its number, the promised day, what happens next; for an urgent consultation
-    the emergency numbers come first."""
+    the emergency numbers come first. When the first callback is already booked as the receipt is
+    written, it names the call's day and time (or the reply's day) instead of the promised day:
+    one mail that says it all, rather than a second one a moment later."""
     return _compose("acknowledgement", c, desk, f"【受付番号 {c.receipt_no}】ご相談を受け付けました",
                     contact_day=japanese_date(c.contact_expected_from), busy=c.contact_may_take_longer,
-                    urgent=c.urgent)
+                    urgent=c.urgent, booking=booking, **_booking_details(booking))
 
 
 def callback_booked(c: Addressee, booking: Booking, desk: Desk) -> Message:
@@ -97,9 +99,14 @@ def callback_booked(c: Addressee, booking: Booking, desk: Desk) -> Message:
     again = booking.attempt > 1 and not booking.by_email
     what = "ご返信の予定日" if booking.by_email else "次のお電話の日時" if again else "お電話の日時"
     return _compose("callback_booked", c, desk, f"【受付番号 {c.receipt_no}】{what}のお知らせ",
-                    attempt=booking.attempt, by_email=booking.by_email, again=again,
-                    window=call_window(booking.starts_at, booking.ends_at),
-                    reply_day=day_of(to_japan(booking.starts_at).date()))
+                    attempt=booking.attempt, by_email=booking.by_email, again=again, **_booking_details(booking))
+
+
+def _booking_details(booking: Booking | None) -> dict:
+    if booking is None:
+        return {}
+    return dict(window=call_window(booking.starts_at, booking.ends_at),
+                reply_day=day_of(to_japan(booking.starts_at).date()))
 
 
 def callback_fallback(c: Addressee, attempts: int, reason: str, desk: Desk) -> Message:

@@ -40,11 +40,13 @@ FROM unnest(CAST(:ids AS uuid[])) AS id
 
 
 @asynccontextmanager
-async def exclusive(sessions: Database, kind: str, consultation_ids: list[uuid.UUID]
+async def exclusive(sessions: Database, kind: str, consultation_ids: list[uuid.UUID], also: str | None = None
                     ) -> AsyncIterator[AsyncConnection]:
-    """A session on one connection holding these consultations' locks for `kind` throughout."""
+    """A session on one connection holding these consultations' locks for `kind` throughout (and
+    for the kind `also`, taken after them: the acknowledgement may tell the booked callback)."""
     async with sessions.engine.connect() as connection:
-        await connection.execute(LOCK_MAILS, {"prefix": f"notifier.{kind}:", "ids": sorted(set(consultation_ids))})
+        for prefix in (kind, also) if also else (kind,):
+            await connection.execute(LOCK_MAILS, {"prefix": f"notifier.{prefix}:", "ids": sorted(set(consultation_ids))})
         await connection.commit()
         try:
             yield connection

@@ -181,6 +181,10 @@ EVERY_MAIL = {
     "fallback": lambda copy: mail.callback_fallback(copy, 3, "no_answer_after_last_attempt", DESK),
     "fallback, wrong number": lambda copy: mail.callback_fallback(copy, 1, "wrong_number", DESK),
     "rejection": lambda copy: mail.rejection(copy, DESK),
+    "acknowledgement telling the call": lambda copy: mail.acknowledgement(
+        copy, DESK, mail.Booking(SLOT, SLOT + timedelta(minutes=30))),
+    "urgent acknowledgement telling the reply day": lambda copy: mail.acknowledgement(
+        Copy(**{**copy.__dict__, "urgent": True}), DESK, mail.Booking(SLOT, SLOT + timedelta(hours=9), by_email=True)),
 }
 
 
@@ -275,3 +279,19 @@ def test_the_rejection_points_to_public_help_in_html_too():
     page = html(rejection())
     assert "#9110" in page and "みんなの人権110番" in page and "0570-003-110" in page
     assert re.search(r"会員名簿で確認できた範囲では", page) and "対象外" not in page
+
+
+def test_a_receipt_written_once_the_call_is_booked_names_its_day_and_time_instead_of_promising_a_mail():
+    message = mail.acknowledgement(Copy(), DESK, mail.Booking(SLOT, SLOT + timedelta(minutes=30)))
+    assert received(message)["Subject"] == "【受付番号 PH-261124-00017】ご相談を受け付けました"
+    for text in (body(message), html(message)):
+        assert "12月1日（火）10:00〜10:30 ごろ" in text and "お電話します" in text
+        assert "あらためてメールでお知らせします" not in text
+    assert message["Message-ID"] == f"<acknowledgement.{CONSULTATION_ID}@payhara-desk.invalid>"
+
+
+def test_a_receipt_written_once_the_reply_day_is_booked_names_the_day_and_urgent_still_leads_with_110():
+    copy = Copy(**{**Copy().__dict__, "urgent": True})
+    text = body(mail.acknowledgement(copy, DESK, mail.Booking(SLOT, SLOT + timedelta(hours=9), by_email=True)))
+    assert "12月1日（火）に、メールでご連絡します" in text and "お電話します" not in text
+    assert text.index("110番") < text.index(copy.receipt_no)
