@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # then the mail counts as bounced and an operator reaches the consultant another way; keep it
     # under delivery_limit, or the event reaches its DLQ first
     smtp_deferrals_before_task: int = Field(default=3, ge=1)
+    # a receipt that is not urgent waits this long from the consultation's receipt for its first
+    # booking, so that one mail tells both (services/notifier/acknowledging.py); 0 sends at once
+    receipt_hold_s: float = Field(default=5.0, ge=0)
     mail_dir: str = "var/mail"  # where the development SMTP sink keeps what it receives
 
     intake_port: int = 8000

@@ -13,6 +13,9 @@ import pytest
 os.environ.setdefault("PAYHARA_ENV", "test")
 os.environ.setdefault("PAYHARA_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/payhara_test")
 os.environ.setdefault("PAYHARA_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/payhara_test")
+# receipts go at once unless a test holds them for their booking (test_notifier_held_receipts.py,
+# tests/browser/test_desk_flow.py run with the default)
+os.environ.setdefault("PAYHARA_RECEIPT_HOLD_S", "0")
 
 
 def _reachable(url: str, default_port: int) -> bool:

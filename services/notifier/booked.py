@@ -10,7 +10,8 @@ arrival: a booking whose consultation copy came late is issued when the copy com
 Only a consultation's latest attempt is told, and never once its slot has ended: a mail about a
 call already past would only confuse. A first reply by e-mail due on the promised day is not
 told: the acknowledgement said so already. A first booking already known when the receipt is
-written is told in the receipt (tell_with_receipt, called by acknowledging.py): one mail.
+written is told in the receipt (tell_with_receipt, called by acknowledging.py): one mail; a
+receipt held for its booking (receipt_hold_s) goes as the booking comes, telling it.
 """
 import uuid
 from datetime import datetime, timezone
@@ -41,7 +42,11 @@ async def booked(deliveries: list[Delivery[ev.CallbackScheduled]], sessions: Dat
     """Issue each booking's task (or keep it waiting for its copy), then tell the consultants.
     Raises when a mail did not leave, after recording the rest: the tasks are not issued twice."""
     await order_tasks(deliveries, sessions, CONSUMER, scheduled_order)
-    await tell_booked(sessions, mailer, settings, [d.event.consultation_id for d in deliveries])
+    # a receipt waiting for its first booking goes now, telling it: one mail rather than two
+    from services.notifier.acknowledging import send_held  # here: acknowledging imports this module
+    ids = [d.event.consultation_id for d in deliveries]
+    await send_held(sessions, mailer, settings, ids)
+    await tell_booked(sessions, mailer, settings, ids)
 
 
 async def tell_booked(sessions: Database, mailer: Mailer, settings: Settings,

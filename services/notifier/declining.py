@@ -8,6 +8,7 @@ for it in `pending`).
 from sqlalchemy import select
 
 from services.notifier import mail, once
+from services.notifier.acknowledging import send_held
 from services.notifier.handovers import Mailing
 from services.notifier.orm import consultations, inbox
 from services.notifier.sending import Mailer
@@ -27,6 +28,7 @@ async def decline(deliveries: list[Delivery[ev.EligibilityRejected]], sessions: 
     """Write to each consultant of the batch who asked for e-mail, or give an operator the task.
     Raises when a mail did not leave, after recording the others."""
     latest = {d.event.consultation_id: d.event for d in deliveries}
+    await send_held(sessions, mailer, settings, list(latest))  # a receipt waiting for a booking goes first
     async with once.exclusive(sessions, KIND, list(latest)) as session:
         async with session.begin():
             ids = await lock_consultations(session, list(latest))  # a copy arriving now waits for us

@@ -53,7 +53,8 @@ def processes(desk, tmp_path_factory):
     """Intake, eligibility, scheduler, notifier, console and the SMTP sink, each its own process on
     a free port, with the demo registry and the test operator; all stopped at the end."""
     off_the_test_thread(lambda: seed(desk))
-    running = DeskProcesses(desk, tmp_path_factory.mktemp("desk_flow"), PAYHARA_SLOT_CAPACITY="50")
+    running = DeskProcesses(desk, tmp_path_factory.mktemp("desk_flow"), PAYHARA_SLOT_CAPACITY="50",
+                            PAYHARA_RECEIPT_HOLD_S="5")  # receipts wait for their booking, as deployed
     try:
         running.start_all()
         yield running
