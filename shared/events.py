@@ -289,6 +289,9 @@ class EmailSent(Event):
     message_id: str
     # added within v1: the booked callback's attempt (callback_booked); 1 for every other kind
     attempt: int = Field(default=1, ge=1)
+    # added within v1: the kinds this same mail told besides its own, at attempt 1 (a receipt
+    # that told the first booked callback: ["callback_booked"])
+    also_told: list[str] = []
 
 
 class TaskIssued(Event):

@@ -24,10 +24,13 @@ def email_label(kind: str, attempt: int = 1) -> str:
 
 async def keep_emails(deliveries: list[Delivery[ev.EmailSent]], db: Database) -> None:
     """A redelivered event and the same e-mail announced in a new event change nothing: the row's
-    primary key (consultation, kind, attempt) is the e-mail's identity, so no inbox is needed."""
-    rows = sorted(({"consultation_id": d.event.consultation_id, "kind": d.event.kind,
-                    "attempt": d.event.attempt, "receipt_no": d.event.receipt_no,
-                    "message_id": d.event.message_id, "sent_at": d.envelope.occurred_at} for d in deliveries),
+    primary key (consultation, kind, attempt) is the e-mail's identity, so no inbox is needed. A
+    mail that also told another kind (a receipt naming the first call) is kept under both."""
+    rows = sorted(({"consultation_id": d.event.consultation_id, "kind": kind, "attempt": attempt,
+                    "receipt_no": d.event.receipt_no, "message_id": d.event.message_id,
+                    "sent_at": d.envelope.occurred_at}
+                   for d in deliveries
+                   for kind, attempt in [(d.event.kind, d.event.attempt), *((k, 1) for k in d.event.also_told)]),
                   key=lambda row: (row["consultation_id"], row["kind"], row["attempt"]))
     async with db.begin() as conn:  # in key order: two instances given the same e-mails wait, never deadlock
         kept = (await conn.execute(insert(emails_sent).on_conflict_do_nothing().returning(

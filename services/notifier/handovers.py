@@ -151,9 +151,9 @@ class HandoverRecord:
                 [{"b_id": m.copy.consultation_id, "b_attempt": m.attempt, "b_message_id": m.message["Message-ID"]}
                  for m in group.sent])
             await add_events(self._session, outbox, [(ev.EmailSent(
-                consultation_id=m.copy.consultation_id, receipt_no=m.copy.receipt_no, kind=kind,
-                message_id=m.message["Message-ID"], attempt=m.attempt), m.copy.consultation_id)
-                for m in group.sent for kind in (self._kind, BOOKING_TOLD)[:2 if m.tells_booking else 1]])
+                consultation_id=m.copy.consultation_id, receipt_no=m.copy.receipt_no, kind=self._kind,
+                message_id=m.message["Message-ID"], attempt=m.attempt,
+                also_told=[BOOKING_TOLD] if m.tells_booking else []), m.copy.consultation_id) for m in group.sent])
             await self._booking_told(group.sent, status="sent")
             await first_deliveries(self._session, inbox, self._consumer, [d for m in group.sent for d in m.deliveries])
 

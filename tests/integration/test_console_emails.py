@@ -115,6 +115,21 @@ async def test_each_e_mail_is_kept_once_and_listed_on_the_task_page(desk, db):
         "2026/12/03(木) 15:30 ご連絡予定のお知らせ（2回目）"]
 
 
+async def test_a_receipt_that_told_the_first_call_is_kept_under_both_kinds(desk, db):
+    task = await issued(db, "同報 三郎", ev.Contact(method="phone", phone="0312345678", email="s@example.jp"))
+    event = ev.EmailSent(consultation_id=task.consultation_id, receipt_no=task.receipt_no, kind="acknowledgement",
+                         message_id=f"<acknowledgement.{task.consultation_id}@payhara.test>",
+                         also_told=["callback_booked"])
+    receipt = ev.wrap(event, task.consultation_id).model_copy(
+        update={"occurred_at": datetime(2026, 12, 2, 1, 1, tzinfo=timezone.utc)})
+    await handlers.email_sent([Delivery(receipt, event)], db)
+    await handlers.email_sent([Delivery(receipt, event)], db)  # redelivered
+    page = await task_page(desk, db, task)
+    listed = re.search(r'<ul id="history-emails">(.*?)</ul>', page.text, re.S)
+    assert re.findall(r"<li>(.*?)</li>", listed.group(1)) == [
+        "2026/12/02(水) 10:01 受付のお知らせ", "2026/12/02(水) 10:01 ご連絡予定のお知らせ"]
+
+
 async def test_a_consultation_without_e_mails_says_so(desk, db):
     task = await issued(db, "電話 次郎", ev.Contact(method="phone", phone="0312345678"))
     page = await task_page(desk, db, task)
