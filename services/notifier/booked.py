@@ -52,7 +52,8 @@ async def booked(deliveries: list[Delivery[ev.CallbackScheduled]], sessions: Dat
 async def tell_booked(sessions: Database, mailer: Mailer, settings: Settings,
                       consultation_ids: list[uuid.UUID], now: datetime | None = None) -> None:
     """Send the booked-callback mails these consultations are due, if any."""
-    due = await _untold(sessions, sorted(set(consultation_ids)), now or datetime.now(timezone.utc))
+    async with sessions() as look:  # without locks: most batches find nothing; once.to_send decides under them
+        due = await _untold(look, sorted(set(consultation_ids)), now or datetime.now(timezone.utc))
     if not due:
         return
     async with once.exclusive(sessions, KIND, list(due)) as session:
@@ -87,11 +88,9 @@ async def tell_with_receipt(session: AsyncConnection, copies: list, now: datetim
     return {row.consultation_id: _booking(row) for row in first if row.consultation_id in claimed}
 
 
-async def _untold(connection: Database | AsyncConnection, ids: list[uuid.UUID], now: datetime) -> dict:
+async def _untold(connection: AsyncConnection, ids: list[uuid.UUID], now: datetime) -> dict:
     """consultation id -> its copy with its latest booking (task kind, attempt, slot), for those
-    with an address whose latest booking is still ahead and not told yet. Given the Database, a
-    look without locks: most acknowledgements find nothing, and once.to_send decides under the
-    lock."""
+    with an address whose latest booking is still ahead and not told yet."""
     if not ids:
         return {}
     later = aliased(tasks)
@@ -107,12 +106,7 @@ async def _untold(connection: Database | AsyncConnection, ids: list[uuid.UUID], 
                ~exists().where(and_(told.c.consultation_id == tasks.c.consultation_id, told.c.kind == KIND,
                                     told.c.attempt == tasks.c.attempt, told.c.status != "sending")))
         .order_by(consultations.c.consultation_id))
-    if isinstance(connection, AsyncConnection):
-        rows = (await connection.execute(query)).all()
-    else:
-        async with connection() as session:
-            rows = (await session.execute(query)).all()
-    return {row.consultation_id: row for row in rows if says_something_new(row)}
+    return {row.consultation_id: row for row in (await connection.execute(query)).all() if says_something_new(row)}
 
 
 def says_something_new(row) -> bool:
