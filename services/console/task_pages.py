@@ -35,7 +35,8 @@ from shared.settings import Settings
 ROLE_LABELS = {"member": "会員（医師）", "medical_staff": "会員が開設・管理する医療機関の職員",
                "care_staff": "会員が開設・管理する介護施設の職員"}
 PREFERRED_TIME_LABELS = {"morning": "午前", "afternoon": "午後", "any": "いつでも"}
-# a copy of services/intake/post_urls.PLATFORM_LABELS (the console does not import intake)
+# the platforms intake recognises in a post's URL (services/intake/post_urls.PLATFORMS, and
+# "other"), as operators read them; tests/unit/test_post_urls.py keeps the two in step
 PLATFORM_LABELS = {
     "google_maps": "Googleマップ（Googleビジネスプロフィール）",
     "x": "X（旧Twitter）",

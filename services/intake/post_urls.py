@@ -39,21 +39,6 @@ import idna
 import tldextract
 from url_normalize import url_normalize
 
-# Japanese labels of the platform codes, for the operators' screens
-PLATFORM_LABELS: dict[str, str] = {
-    "google_maps": "Googleマップ（Googleビジネスプロフィール）",
-    "x": "X（旧Twitter）",
-    "instagram": "Instagram",
-    "facebook": "Facebook",
-    "youtube": "YouTube",
-    "tiktok": "TikTok",
-    "line": "LINE",
-    "5ch": "5ちゃんねる（旧2ちゃんねる）",
-    "bakusai": "爆サイ.com",
-    "medical_review": "医療機関の口コミサイト",
-    "other": "その他のサイト",
-}
-
 # (host, path prefix, platform), first match wins; a host covers its subdomains
 PLATFORMS: tuple[tuple[str, str, str], ...] = (
     ("google.*", "/maps", "google_maps"),  # www.google.co.jp/maps/place/…, /maps/contrib/… (reviews)
@@ -155,7 +140,7 @@ _SUFFIXES = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_
 @dataclass(frozen=True)
 class Post:
     url: str  # normalised
-    platform: str  # a key of PLATFORM_LABELS
+    platform: str  # a code of PLATFORMS, or "other" (the console's screens name them in Japanese)
 
 
 class UrlProblem(ValueError):

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.intake.post_urls import PLATFORM_LABELS, MAX_LENGTH, Post, UrlProblems, platform_of, posts
+from services.console.task_pages import PLATFORM_LABELS
+from services.intake.post_urls import MAX_LENGTH, PLATFORMS, Post, UrlProblems, platform_of, posts
 
 ACCEPTED = [
     # scheme and host lower case, default port dropped, Japanese path percent-encoded, the
@@ -140,7 +141,8 @@ def test_the_search_message_asks_for_the_post_itself():
 
 def test_every_platform_has_a_label_and_is_recognised():
     found = {post.platform for given, _, _ in ACCEPTED for post in posts([given])}
-    assert found == set(PLATFORM_LABELS)
+    assert found == {code for _, _, code in PLATFORMS} | {"other"}
+    assert found == set(PLATFORM_LABELS)  # the console names each of them
     assert platform_of("not a url") == "other"
 
 
