@@ -119,7 +119,7 @@ async def _receipts(session: AsyncConnection, copies: list, settings: Settings, 
     desk = mail.Desk.of(settings)
     return [Mailing(copy, mail.acknowledgement(copy, desk, bookings.get(copy.consultation_id)),
                     [d for d in deliveries if d.event.consultation_id == copy.consultation_id],
-                    tells_booking=copy.consultation_id in bookings)
+                    also_told=(booked.KIND,) if copy.consultation_id in bookings else ())
             for copy in sending]
 
 

@@ -31,7 +31,6 @@ from shared.messaging import Delivery
 from shared.outbox import add_events
 
 log = logging.getLogger("payhara.notifier")
-BOOKING_TOLD = "callback_booked"  # the kind a receipt may tell along (booked.tell_with_receipt)
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,9 @@ class Mailing:
     message: Message
     deliveries: list[Delivery]
     attempt: int = 1  # the booked callback's attempt (callback_booked); 1 for every other kind
-    tells_booking: bool = False  # a receipt that tells the first booked callback (its row goes with it)
+    # the kinds this mail tells besides its own, at attempt 1: a receipt telling the first booked
+    # callback (booked.tell_with_receipt); their rows go the mail's way
+    also_told: tuple[str, ...] = ()
 
 
 @dataclass
@@ -141,7 +142,7 @@ class HandoverRecord:
         if group.bounced:
             await give_up(self._session, self._kind, [
                 Bounce(m.copy, m.attempt, _why(failure)) for m, failure in group.bounced])
-            await self._booking_told([m for m, _ in group.bounced], status="failed")  # its one task is the receipt's
+            await self._also_told([m for m, _ in group.bounced], status="failed")  # its one task is the receipt's
             await first_deliveries(self._session, inbox, self._consumer, [d for m, _ in group.bounced for d in m.deliveries])
         if group.sent:
             await self._session.execute(update(notifications).where(
@@ -153,20 +154,21 @@ class HandoverRecord:
             await add_events(self._session, outbox, [(ev.EmailSent(
                 consultation_id=m.copy.consultation_id, receipt_no=m.copy.receipt_no, kind=self._kind,
                 message_id=m.message["Message-ID"], attempt=m.attempt,
-                also_told=[BOOKING_TOLD] if m.tells_booking else []), m.copy.consultation_id) for m in group.sent])
-            await self._booking_told(group.sent, status="sent")
+                also_told=list(m.also_told)), m.copy.consultation_id) for m in group.sent])
+            await self._also_told(group.sent, status="sent")
             await first_deliveries(self._session, inbox, self._consumer, [d for m in group.sent for d in m.deliveries])
 
-    async def _booking_told(self, mailings: list[Mailing], status: str) -> None:
-        """The first booked callback a receipt told goes the receipt's way: sent with it (under
-        the receipt's Message-ID), or failed with it."""
-        told = [m for m in mailings if m.tells_booking]
+    async def _also_told(self, mailings: list[Mailing], status: str) -> None:
+        """What a mail told besides its own kind goes its way: sent with it (under its
+        Message-ID), or failed with it."""
+        told = [(m, kind) for m in mailings for kind in m.also_told]
         if told:
             await self._session.execute(update(notifications).where(
-                notifications.c.kind == BOOKING_TOLD, notifications.c.attempt == 1,
+                notifications.c.kind == bindparam("b_kind"), notifications.c.attempt == 1,
                 notifications.c.consultation_id == bindparam("b_id")).values(
                 status=status, sent_at=func.now() if status == "sent" else None, message_id=bindparam("b_message_id")),
-                [{"b_id": m.copy.consultation_id, "b_message_id": m.message["Message-ID"]} for m in told])
+                [{"b_kind": kind, "b_id": m.copy.consultation_id, "b_message_id": m.message["Message-ID"]}
+                 for m, kind in told])
 
     async def __aenter__(self) -> "HandoverRecord":
         return self
